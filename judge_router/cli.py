@@ -1,0 +1,115 @@
+"""The judge-router command line: serve, route, and the reporting tools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from judge_router.config import ConfigError, Settings, load_settings
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="JUDGE_ROUTER_CONFIG",
+    help="YAML config file (default: $JUDGE_ROUTER_CONFIG, else built-in defaults).",
+)
+
+
+def _settings(config_path: str | None) -> Settings:
+    try:
+        return load_settings(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+@click.version_option(package_name="judge-router")
+def main() -> None:
+    """Route LLM requests by difficulty: a cheap judge rates each prompt, the tier picks the model."""
+
+
+@main.command()
+@config_option
+@click.option("--host", default=None, help="Address to bind (default: server.host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: server.port, 8080).")
+@click.option("--log-level", default="info", show_default=True)
+def serve(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
+    """Run the HTTP service."""
+    import uvicorn
+
+    from judge_router.server import create_app
+
+    _setup_logging(log_level.upper())
+    settings = _settings(config_path)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    uvicorn.run(
+        app,
+        host=host or settings.server.host,
+        port=settings.server.port if port is None else port,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+@main.command()
+@click.argument("prompt")
+@config_option
+@click.option("--tier", type=click.Choice(["low", "medium", "high"]), help="Force a tier.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool) -> None:
+    """Decide the tier and model for PROMPT (without calling the model)."""
+    from judge_router.engine import Engine
+    from judge_router.tiers import Tier
+
+    _setup_logging("WARNING")
+    settings = _settings(config_path)
+    try:
+        engine = Engine(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        for line in engine.startup_report():
+            click.echo(f"warning: {line}", err=True)
+        answer = asyncio.run(
+            engine.route(
+                [{"role": "user", "content": prompt}],
+                Tier(tier) if tier else None,
+                endpoint="cli",
+            )
+        )
+    finally:
+        engine.close()
+    data = answer.model_dump(mode="json")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    _print_mapping("Routing decision", data)
+
+
+def _print_mapping(title: str, data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in data.items():
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    Console().print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Wires settings into the router, judge, cache, prices and ledger; the one object the edges use."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from judge_router.cache import VerdictCache
+from judge_router.completion import Completions
+from judge_router.config import Settings
+from judge_router.judge import build_judge
+from judge_router.ledger import Ledger, LedgerRow
+from judge_router.router import Router
+from judge_router.tiers import Decision, Source, Tier
+
+
+class RouteAnswer(BaseModel):
+    """The body of a /route answer: the decision, what it cost, and what the request should cost."""
+
+    request_id: str
+    tier: Tier
+    model: str
+    fallbacks: list[str]
+    source: Source
+    cached: bool
+    reason: str
+    judge_cost_usd: float
+    judge_latency_ms: float
+    prompt_tokens: int
+    estimated_cost_usd: float
+    baseline_model: str
+    estimated_baseline_cost_usd: float
+
+
+class Engine:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.completions = Completions(settings)  # raises ConfigError for unpriced models
+        self.cache = VerdictCache(settings.cache.dir, settings.cache.ttl_s, settings.cache.enabled)
+        self.judge = build_judge(settings.judge, self.completions)
+        self.router = Router(settings, self.judge, self.cache)
+        self.ledger = Ledger(settings.ledger.path)
+
+    def missing_credentials(self) -> dict[str, list[str]]:
+        """Model name -> environment variables it needs and lacks, for every configured model."""
+        missing = {}
+        for entry in self.settings.priced_models():
+            names = self.completions.missing_credentials(entry)
+            if names:
+                missing[entry.model] = names
+        return missing
+
+    def startup_report(self) -> list[str]:
+        """What an operator must know at start: missing credentials and what the judge will do."""
+        lines = []
+        judge = self.settings.judge
+        missing = self.missing_credentials()
+        if missing:
+            listed = "; ".join(f"{model}: {', '.join(names)}" for model, names in missing.items())
+            lines.append(f"missing credentials (calls to these models will fail): {listed}")
+        if not judge.is_heuristic and not self.judge.calls_llm:
+            lines.append(
+                f"judge {judge.model} has no credentials; every verdict comes from "
+                f"judge.on_failure={judge.on_failure} until they are set"
+            )
+        return lines
+
+    async def route(
+        self,
+        messages: Sequence[dict[str, Any]],
+        forced_tier: Tier | None = None,
+        metadata: dict[str, Any] | None = None,
+        endpoint: str = "route",
+    ) -> RouteAnswer:
+        started = time.perf_counter()
+        decision = await self.router.decide(messages, forced_tier, metadata)
+        answer = self._answer(decision)
+        self.ledger.record(
+            self._row(decision, answer, endpoint, (time.perf_counter() - started) * 1000)
+        )
+        return answer
+
+    def _answer(self, decision: Decision) -> RouteAnswer:
+        output_tokens = self.settings.routing.expected_output_tokens
+        verdict = decision.verdict
+        return RouteAnswer(
+            request_id=decision.request_id,
+            tier=decision.tier,
+            model=decision.model,
+            fallbacks=decision.fallbacks,
+            source=verdict.source,
+            cached=decision.cached,
+            reason=verdict.reason,
+            judge_cost_usd=verdict.cost_usd,
+            judge_latency_ms=round(verdict.latency_ms, 3),
+            prompt_tokens=decision.prompt_tokens,
+            estimated_cost_usd=self.completions.cost(
+                decision.model, decision.prompt_tokens, output_tokens
+            ),
+            baseline_model=self.settings.baseline,
+            estimated_baseline_cost_usd=self.completions.cost(
+                self.settings.baseline, decision.prompt_tokens, output_tokens
+            ),
+        )
+
+    @staticmethod
+    def _row(
+        decision: Decision, answer: RouteAnswer, endpoint: str, latency_ms: float
+    ) -> LedgerRow:
+        return LedgerRow(
+            request_id=decision.request_id,
+            endpoint=endpoint,
+            prompt_hash=decision.prompt_hash,
+            tier=answer.tier.value,
+            model=answer.model,
+            source=answer.source.value,
+            cached=answer.cached,
+            reason=answer.reason,
+            judge_model=decision.verdict.judge_model,
+            judge_error=decision.verdict.judge_error,
+            judge_cost_usd=answer.judge_cost_usd,
+            judge_latency_ms=answer.judge_latency_ms,
+            prompt_tokens=answer.prompt_tokens,
+            estimated_cost_usd=answer.estimated_cost_usd,
+            baseline_model=answer.baseline_model,
+            estimated_baseline_cost_usd=answer.estimated_baseline_cost_usd,
+            latency_ms=latency_ms,
+            metadata=decision.metadata,
+        )
+
+    def close(self) -> None:
+        self.cache.close()
+        self.ledger.close()

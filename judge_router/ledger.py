@@ -1,0 +1,221 @@
+"""SQLite ledger: one append-only row per decision, schema by named migrations, writes never raise."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_decisions",
+        """
+        CREATE TABLE decisions (
+            request_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,            -- ISO 8601, UTC
+            endpoint TEXT NOT NULL,              -- route | complete | chat | cli
+            prompt_hash TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            model TEXT NOT NULL,                 -- the model chosen (or that answered, when proxied)
+            source TEXT NOT NULL,                -- llm | heuristic | cache | forced | fallback
+            cached INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            judge_model TEXT NOT NULL,
+            judge_error TEXT,
+            judge_cost_usd REAL NOT NULL,
+            judge_latency_ms REAL NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            estimated_cost_usd REAL NOT NULL,
+            baseline_model TEXT NOT NULL,
+            estimated_baseline_cost_usd REAL NOT NULL,
+            latency_ms REAL NOT NULL,
+            metadata TEXT                        -- JSON, as the caller sent it
+        );
+        CREATE INDEX decisions_created_at ON decisions(created_at);
+        """,
+    ),
+]
+
+
+@dataclass(slots=True)
+class LedgerRow:
+    request_id: str
+    endpoint: str
+    prompt_hash: str
+    tier: str
+    model: str
+    source: str
+    cached: bool
+    reason: str
+    judge_model: str
+    judge_error: str | None
+    judge_cost_usd: float
+    judge_latency_ms: float
+    prompt_tokens: int
+    estimated_cost_usd: float
+    baseline_model: str
+    estimated_baseline_cost_usd: float
+    latency_ms: float
+    metadata: dict[str, Any] | None = None
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def as_params(self) -> dict[str, Any]:
+        params = asdict(self)
+        params["cached"] = int(self.cached)
+        params["metadata"] = None if self.metadata is None else json.dumps(self.metadata)
+        return params
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a committed row survives the process dying; only power loss can cost the
+    # last transactions, and it keeps a commit per request cheap.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this database has not seen; returns their names."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-check under the write lock: another worker may have applied it meanwhile.
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (name, datetime.now(UTC).isoformat()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+class Ledger:
+    """Appends rows; when SQLite fails, keeps up to `max_pending` rows in memory and retries later."""
+
+    def __init__(self, path: Path, max_pending: int = 10_000):
+        self.path = path
+        self.write_errors = 0
+        self.dropped = 0
+        self.last_error: str | None = None
+        self._pending: deque[LedgerRow] = deque()
+        self._max_pending = max_pending
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._columns: str = ""
+        self._open()
+
+    def _open(self) -> bool:
+        try:
+            conn = connect(self.path)
+            migrate(conn)
+            self._conn = conn
+            names = list(LedgerRow.__dataclass_fields__)
+            self._columns = (
+                f"INSERT INTO decisions ({', '.join(names)}) "
+                f"VALUES ({', '.join(':' + n for n in names)})"
+            )
+            return True
+        except (sqlite3.Error, OSError) as exc:
+            self._note_error("open", exc)
+            return False
+
+    def _note_error(self, action: str, exc: Exception) -> None:
+        self.write_errors += 1
+        self.last_error = f"{action}: {type(exc).__name__}: {exc}"
+        log.error("ledger %s failed at %s: %s", action, self.path, exc)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def record(self, row: LedgerRow) -> bool:
+        """Append `row` (and any rows waiting from earlier failures). True when all are on disk."""
+        with self._lock:
+            self._pending.append(row)
+            if self._conn is None and not self._open():
+                self._trim()
+                return False
+            assert self._conn is not None
+            rows = list(self._pending)
+            try:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(self._columns, [r.as_params() for r in rows])
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                self._note_error("write", exc)
+                self._trim()
+                return False
+            self._pending.clear()
+            return True
+
+    def _trim(self) -> None:
+        while len(self._pending) > self._max_pending:
+            self._pending.popleft()
+            self.dropped += 1
+
+    def rows(self, since: str | None = None) -> list[dict[str, Any]]:
+        """Every row (oldest first), optionally from an ISO timestamp on."""
+        conn = self._conn or connect(self.path)
+        query = "SELECT * FROM decisions"
+        params: tuple[Any, ...] = ()
+        if since:
+            query += " WHERE created_at >= ?"
+            params = (since,)
+        with self._lock:
+            result = [dict(row) for row in conn.execute(query + " ORDER BY created_at", params)]
+        for row in result:
+            if row.get("metadata"):
+                row["metadata"] = json.loads(row["metadata"])
+        return result
+
+    def writable(self) -> bool:
+        """Whether the ledger can take a write now (for /healthz)."""
+        with self._lock:
+            if self._conn is None and not self._open():
+                return False
+            assert self._conn is not None
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+                return True
+            except sqlite3.Error as exc:
+                self._note_error("probe", exc)
+                return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

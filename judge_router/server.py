@@ -1,0 +1,202 @@
+"""The HTTP edge: create_app(settings) builds the FastAPI app; routes stay thin over the Engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from judge_router.api_models import RouteRequest
+from judge_router.config import Settings
+from judge_router.conversation import ConversationError
+from judge_router.engine import Engine, RouteAnswer
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "internal_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+}
+
+
+def error_response(status: int, message: str, error_type: str | None = None) -> JSONResponse:
+    """The one error shape every 4xx/5xx uses, as OpenAI's: {"error": {"type", "message"}}."""
+    kind = error_type or ERROR_TYPES.get(status, "error")
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+class BodySizeLimit:
+    """Rejects bodies over `limit` bytes with 413 before they are read into memory (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(
+            413,
+            f"request body is larger than server.max_body_bytes ({self.limit} bytes)",
+        )
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.limit:
+                    await too_large(scope, receive, send)
+                    return
+        if any(name == b"content-length" for name, _ in scope.get("headers", ())):
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked upload): read up to the limit here, then replay the body.
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before finishing its request
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.limit:
+                await too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+        if error.get("type") == "json_invalid":
+            return "request body is not valid JSON: " + str(error.get("ctx", {}).get("error", ""))
+        if error.get("type") == "missing" and not loc:
+            return "request body is missing: send a JSON object"
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
+    return "; ".join(parts) or "invalid request"
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the app. `engine` may be given (tests); otherwise it is built from `settings`."""
+    built = engine or Engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for line in built.startup_report():
+            log.warning(line)
+        yield
+        if engine is None:  # close only what we opened
+            built.close()
+
+    app = FastAPI(
+        title="judge-router",
+        summary="Routes LLM requests by difficulty and accounts for what the routing saved.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.engine = built
+    app.state.settings = settings
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, _describe_validation(exc))
+
+    @app.exception_handler(ConversationError)
+    async def _bad_conversation(request: Request, exc: ConversationError) -> JSONResponse:
+        return error_response(400, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    @app.post("/route", response_model=RouteAnswer)
+    async def route(body: RouteRequest, engine: EngineDep) -> JSONResponse:
+        """Decide the tier and model for a prompt, without calling the model."""
+        answer = await engine.route(body.message_dicts(), body.tier, body.metadata)
+        return JSONResponse(answer.model_dump(mode="json"))
+
+    @app.get("/healthz")
+    async def healthz(engine: EngineDep) -> dict[str, Any]:
+        """Whether the judge can be called as configured, and the cache and ledger are writable."""
+        cache_ok = engine.cache.writable() if settings.cache.enabled else True
+        ledger_ok = engine.ledger.writable()
+        judge = engine.judge
+        missing = engine.completions.missing_credentials(settings.judge.entry)
+        llm_ready = judge.calls_llm
+        return {
+            "status": "ok" if cache_ok and ledger_ok else "degraded",
+            "judge": {
+                "model": settings.judge.model,
+                "mode": "llm" if llm_ready else "heuristic",
+                "reachable_by_config": llm_ready,
+                "missing_credentials": [] if settings.judge.is_heuristic else missing,
+                "on_failure": settings.judge.on_failure,
+                "failures": judge.failures,
+            },
+            "cache": {
+                "enabled": settings.cache.enabled,
+                "writable": cache_ok,
+                "errors": engine.cache.errors,
+            },
+            "ledger": {
+                "writable": ledger_ok,
+                "write_errors": engine.ledger.write_errors,
+                "pending_rows": engine.ledger.pending,
+                "dropped_rows": engine.ledger.dropped,
+            },
+        }
+
+    app.add_middleware(BodySizeLimit, limit=settings.server.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for `uvicorn --factory` and multi-worker serving: config from $JUDGE_ROUTER_CONFIG."""
+    from judge_router.config import load_settings
+
+    return create_app(load_settings())

@@ -1,0 +1,75 @@
+"""Value types shared by every module: tiers, verdicts and routing decisions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Tier(StrEnum):
+    """Difficulty tiers, ordered from cheapest to most capable."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return TIER_ORDER.index(self)
+
+    def next_up(self) -> Tier | None:
+        """The tier above this one, or None at the top."""
+        rank = self.rank
+        return TIER_ORDER[rank + 1] if rank + 1 < len(TIER_ORDER) else None
+
+
+TIER_ORDER: tuple[Tier, ...] = (Tier.LOW, Tier.MEDIUM, Tier.HIGH)
+
+
+class Source(StrEnum):
+    """Where a verdict came from."""
+
+    LLM = "llm"  # the LLM judge answered
+    HEURISTIC = "heuristic"  # the local heuristic judge answered (chosen, or as fallback)
+    CACHE = "cache"  # a cached verdict was reused
+    FORCED = "forced"  # the caller forced the tier
+    FALLBACK = "fallback"  # the judge failed and `judge.on_failure` named a fixed tier
+
+
+class Verdict(BaseModel):
+    """A judge's rating of one conversation, with what it cost to obtain."""
+
+    tier: Tier
+    reason: str
+    source: Source
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    judge_model: str = ""
+    # Why the primary judge did not answer, when a fallback did (e.g. "timeout").
+    judge_error: str | None = None
+
+
+class Decision(BaseModel):
+    """What the router decided for one request: the verdict and the models it maps to."""
+
+    request_id: str
+    prompt_hash: str
+    verdict: Verdict
+    cached: bool
+    models: list[str] = Field(min_length=1)
+    prompt_tokens: int
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def tier(self) -> Tier:
+        return self.verdict.tier
+
+    @property
+    def model(self) -> str:
+        return self.models[0]
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return self.models[1:]

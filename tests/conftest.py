@@ -1,0 +1,61 @@
+"""Shared fixtures: settings on temporary paths, and a judge provider faked at the HTTP level."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from judge_router.config import Settings  # noqa: E402
+from judge_router.engine import Engine  # noqa: E402
+from judge_router.server import create_app  # noqa: E402
+
+from fakes import JUDGE_BASE, settings_data, verdict_reply  # noqa: E402
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        return Settings(**settings_data(tmp_path, **overrides))
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def respx_mock() -> Iterator[respx.MockRouter]:
+    # Anything not routed here is an error: no test traffic may leave for a real provider.
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def judge_route(respx_mock: respx.MockRouter) -> respx.Route:
+    """The judge's endpoint; answers "medium" unless a test sets another side effect."""
+    return respx_mock.post(f"{JUDGE_BASE}/chat/completions").mock(return_value=verdict_reply())
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    built = Engine(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as http:
+        yield http

@@ -1,0 +1,132 @@
+"""Verdict cache: hits, TTL, invalidation by judge prompt or model, and one judge call per key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import respx
+
+from judge_router.cache import VerdictCache, cache_key
+from judge_router.config import Settings
+from judge_router.conversation import Turn, judged_view
+from judge_router.engine import Engine
+from judge_router.tiers import Source, Tier, Verdict
+
+from fakes import verdict_reply
+
+PROMPT = [{"role": "user", "content": "Explain the CAP theorem with an example."}]
+
+
+async def test_second_identical_prompt_is_a_cache_hit(
+    engine: Engine, judge_route: respx.Route
+) -> None:
+    judge_route.mock(return_value=verdict_reply(tier="high"))
+    first = await engine.route(PROMPT)
+    second = await engine.route(PROMPT)
+    assert (first.source, first.cached) == (Source.LLM, False)
+    assert (second.source, second.cached, second.tier) == (Source.CACHE, True, Tier.HIGH)
+    assert second.judge_cost_usd == 0 and first.judge_cost_usd > 0
+    assert judge_route.call_count == 1
+    rows = engine.ledger.rows()
+    assert rows[0]["prompt_hash"] == rows[1]["prompt_hash"]
+
+
+def test_cache_stores_hash_and_verdict_never_prompt_text(tmp_path: Path) -> None:
+    cache = VerdictCache(tmp_path / "c", ttl_s=60)
+    secret = "my password is hunter2"
+    view = judged_view([Turn("user", secret)], 1000)
+    key = cache_key(view, "judge", "judge-v1@abc")
+    cache.put(key, Verdict(tier=Tier.LOW, reason="short", source=Source.LLM))
+    cache.close()
+    assert key.startswith("jr-verdict-v1:") and secret not in key
+    for path in (tmp_path / "c").rglob("*"):
+        if path.is_file():
+            assert b"hunter2" not in path.read_bytes()
+
+
+def test_ttl_expiry(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    cache = VerdictCache(tmp_path / "c", ttl_s=60, clock=lambda: now[0])
+    cache.put("k", Verdict(tier=Tier.HIGH, reason="r", source=Source.LLM))
+    now[0] += 59
+    hit = cache.get("k")
+    assert hit is not None and hit.tier is Tier.HIGH and hit.source is Source.CACHE
+    now[0] += 2
+    assert cache.get("k") is None
+    cache.close()
+
+
+def test_key_changes_with_judge_model_prompt_version_and_text() -> None:
+    view = judged_view([Turn("user", "hello")], 1000)
+    base = cache_key(view, "gpt-5-nano", "judge-v1@aaa")
+    assert base == cache_key(
+        judged_view([Turn("user", "hello")], 1000), "gpt-5-nano", "judge-v1@aaa"
+    )
+    assert base != cache_key(view, "gemini/gemini-2.5-flash-lite", "judge-v1@aaa")
+    assert base != cache_key(view, "gpt-5-nano", "judge-v2@aaa")
+    assert base != cache_key(view, "gpt-5-nano", "judge-v1@bbb")
+    assert base != cache_key(
+        judged_view([Turn("user", "hello!")], 1000), "gpt-5-nano", "judge-v1@aaa"
+    )
+
+
+async def test_new_prompt_version_invalidates_cached_verdicts(
+    make_settings: Callable[..., Settings], judge_route: respx.Route, tmp_path: Path
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "judge-v1.md").write_text("Rate difficulty. v1")
+    (prompts / "judge-v2.md").write_text("Rate difficulty. v2")
+    for prompt in ("judge-v1", "judge-v1", "judge-v2", "judge-v2"):
+        engine = Engine(make_settings(judge={"prompt": prompt, "prompt_dir": str(prompts)}))
+        try:
+            await engine.route(PROMPT)
+        finally:
+            engine.close()
+    assert judge_route.call_count == 2  # one miss per version, then hits
+    # Editing a prompt file in place (same name) invalidates too.
+    (prompts / "judge-v2.md").write_text("Rate difficulty. v2, reworded")
+    from judge_router.judge import load_prompt
+
+    load_prompt.cache_clear()
+    engine = Engine(make_settings(judge={"prompt": "judge-v2", "prompt_dir": str(prompts)}))
+    try:
+        answer = await engine.route(PROMPT)
+    finally:
+        engine.close()
+    assert answer.source is Source.LLM and judge_route.call_count == 3
+
+
+async def test_concurrent_identical_prompts_make_one_judge_call(
+    engine: Engine, judge_route: respx.Route
+) -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_judge(request: object) -> object:
+        entered.set()
+        await release.wait()
+        return verdict_reply(tier="low")
+
+    judge_route.mock(side_effect=slow_judge)
+    tasks = [asyncio.create_task(engine.route(PROMPT)) for _ in range(20)]
+    await entered.wait()  # the first request is inside the judge call; the rest have queued
+    release.set()
+    answers = await asyncio.gather(*tasks)
+    assert judge_route.call_count == 1
+    assert all(a.tier is Tier.LOW for a in answers)
+    assert sorted(a.source.value for a in answers) == ["cache"] * 19 + ["llm"]
+    assert len([a for a in answers if a.judge_cost_usd > 0]) == 1  # the judge is paid once
+    assert len(engine.ledger.rows()) == 20
+
+
+def test_unwritable_cache_directory_degrades_to_no_cache(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    cache = VerdictCache(blocker / "cache", ttl_s=60)
+    assert not cache.available and cache.errors == 1
+    cache.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
+    assert cache.get("k") is None
+    assert not cache.writable()
