@@ -1,0 +1,71 @@
+"""What the judge sees: text extraction and head-and-tail truncation by token count."""
+
+from __future__ import annotations
+
+import respx
+
+from judge_router.conversation import Turn, extract_turns, judged_view
+from judge_router.engine import Engine
+from judge_router.judge import load_prompt
+from judge_router.tokens import count_tokens
+
+from fakes import judge_request
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu ".split()
+
+
+def long_text(tokens: int) -> str:
+    text = " ".join(WORDS[i % len(WORDS)] + str(i % 97) for i in range(tokens))
+    return "HEAD-MARKER " + text + " TAIL-MARKER"
+
+
+def test_text_parts_are_joined_and_other_parts_ignored() -> None:
+    turns = extract_turns(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "look at"},
+                    {"type": "image_url", "image_url": {"url": "x"}},
+                    {"type": "text", "text": "this"},
+                ],
+            }
+        ]  # fmt: skip
+    )
+    assert turns == [Turn("user", "look at\nthis")]
+
+
+def test_short_conversation_is_untouched() -> None:
+    turns = [Turn("system", "Be brief."), Turn("user", "Hello")]
+    view = judged_view(turns, 1000)
+    assert view.turns == tuple(turns) and not view.truncated
+
+
+def test_fifty_thousand_token_prompt_is_cut_to_budget_keeping_head_and_tail() -> None:
+    text = long_text(50_000)
+    assert count_tokens(text) > 50_000
+    view = judged_view([Turn("user", text)], 1000)
+    assert view.truncated and view.prompt_tokens > 50_000
+    shown = view.turns[0].text
+    assert count_tokens(shown) <= 1000
+    assert shown.startswith("HEAD-MARKER") and shown.endswith("TAIL-MARKER")
+    assert "tokens omitted" in shown
+
+
+def test_last_user_turn_kept_whole_when_it_fits() -> None:
+    history = [Turn("system", long_text(3000)), Turn("assistant", long_text(2000))]
+    question = Turn("user", "And what about the second option? " * 10)
+    view = judged_view([*history, question], 1000)
+    assert view.turns[-1] == question
+    assert sum(count_tokens(t.text) for t in view.turns) <= 1000
+    assert view.turns[0].text.startswith("[system] HEAD-MARKER")
+
+
+async def test_judge_request_for_a_huge_prompt_stays_small(
+    engine: Engine, judge_route: respx.Route
+) -> None:
+    await engine.route([{"role": "user", "content": long_text(50_000)}])
+    sent = judge_request(judge_route)["messages"]
+    template = count_tokens(load_prompt("judge-v1"))
+    assert count_tokens(sent[1]["content"]) < 1100  # the cut prompt plus markers
+    assert count_tokens(sent[0]["content"]) == template
