@@ -49,3 +49,52 @@ class RouteRequest(BaseModel):
         if self.messages is None:
             return [{"role": "user", "content": self.prompt}]
         return [message.model_dump(exclude_none=True) for message in self.messages]
+
+
+class ChatCompletionRequest(BaseModel):
+    """An OpenAI chat completion request plus the router's `tier` and `metadata`.
+
+    Only OpenAI's own parameters are accepted: anything else (say `api_base` or `api_key`) could
+    redirect the service's provider credentials, so it is refused with a 400 naming it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        default=None,
+        description='"auto" (or absent) routes by the judge; "auto:low|medium|high" forces a tier; '
+        "a configured model name passes through unrouted",
+    )
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    tier: Tier | None = None
+    metadata: dict[str, Any] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int | None = Field(default=None, ge=1, le=16)
+    stop: str | list[str] | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    user: str | None = None
+    seed: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    stream_options: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+
+    def message_dicts(self) -> list[dict[str, Any]]:
+        return [message.model_dump(exclude_none=True) for message in self.messages]
+
+    def provider_params(self) -> dict[str, Any]:
+        """What goes to the provider: the OpenAI parameters that were set, messages included."""
+        params = self.model_dump(exclude_none=True, exclude={"model", "tier", "metadata", "stream"})
+        params["messages"] = self.message_dicts()
+        return params

@@ -99,6 +99,77 @@ def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool)
     _print_mapping("Routing decision", data)
 
 
+@main.command()
+@config_option
+@click.option("--since", help="Only requests from this ISO date or datetime on (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON.")
+def report(config_path: str | None, since: str | None, as_json: bool) -> None:
+    """Spend and savings from the ledger: totals, and by tier, model and day."""
+    from judge_router.ledger import Ledger
+    from judge_router.reporting import print_summary
+    from judge_router.server import parse_since
+
+    settings = _settings(config_path)
+    try:
+        since_iso = parse_since(since)
+    except Exception as exc:  # parse_since raises the HTTP edge's 400; here it is a usage error
+        raise click.BadParameter(str(getattr(exc, "detail", exc)), param_hint="--since") from None
+    if not settings.ledger.path.exists():
+        raise click.ClickException(
+            f"no ledger at {settings.ledger.path} (ledger.path): nothing to report"
+        )
+    ledger = Ledger(settings.ledger.path)
+    try:
+        summary = ledger.summary(since_iso)
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+
+
+@main.command()
+@click.argument("mix_path", metavar="MIX.yaml", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def simulate(mix_path: str, as_json: bool) -> None:
+    """Price a monthly traffic mix before and after routing, judge cost included."""
+    from pathlib import Path
+
+    from judge_router import simulate as simulator
+    from judge_router.reporting import print_simulation
+
+    try:
+        mix = simulator.load_mix(Path(mix_path))
+        result = simulator.simulate(mix, _judge_template_tokens(), _litellm_prices)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        print_simulation(result)
+
+
+def _judge_template_tokens() -> int:
+    """Tokens the judge is sent besides the conversation: its prompt and the data markers."""
+    from judge_router.conversation import JudgedView
+    from judge_router.judge import load_prompt, render_conversation
+    from judge_router.tokens import count_tokens
+
+    empty = JudgedView((), 0, 0, truncated=False)
+    return count_tokens(load_prompt("judge-v1")) + count_tokens(
+        render_conversation(empty, "0" * 16)
+    )
+
+
+def _litellm_prices(model: str) -> tuple[float, float]:
+    from judge_router.completion import Completions
+    from judge_router.config import ModelEntry
+
+    price = Completions.resolve_price(ModelEntry(model=model))
+    return price.input_per_token, price.output_per_token
+
+
 def _print_mapping(title: str, data: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table

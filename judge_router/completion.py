@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,160 @@ def _classify(exc: Exception) -> tuple[str, int | None]:
     return "provider_error", status
 
 
-class Completions:
+# Fields of an OpenAI chat request that are about the call itself, never dropped or reported.
+_ALWAYS_SENT = frozenset({"messages", "stream", "stream_options"})
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One model tried for a request: None as error means it answered."""
+
+    model: str
+    error: str | None = None
+    kind: str | None = None
+    status_code: int | None = None
+    latency_ms: float = 0.0
+    dropped_params: list[str] | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"model": self.model, "error": self.error}
+
+
+class AllAttemptsFailed(Exception):
+    """Every model in the chain failed; `attempts` says how."""
+
+    def __init__(self, attempts: list[Attempt]):
+        super().__init__("; ".join(f"{a.model}: {a.error}" for a in attempts))
+        self.attempts = attempts
+
+    @property
+    def all_bad_requests(self) -> bool:
+        return bool(self.attempts) and all(a.kind == "bad_request" for a in self.attempts)
+
+
+@dataclass(slots=True)
+class Completed:
+    model: str
+    response: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+    attempts: list[Attempt]
+    latency_ms: float
+
+
+@dataclass(slots=True)
+class StreamStarted:
+    """A stream whose first chunk has arrived: the model is settled, no more fallback."""
+
+    model: str
+    first_chunk: dict[str, Any]
+    chunks: AsyncIterator[dict[str, Any]]
+    attempts: list[Attempt]
+    first_chunk_ms: float
+
+
+def dropped_params(model: str, params: dict[str, Any]) -> list[str]:
+    """Request parameters litellm will drop for `model` because its provider does not take them."""
+    try:
+        supported = litellm.get_supported_openai_params(model=model)
+    except Exception:
+        return []
+    if not supported:
+        return []
+    return sorted(key for key in params if key not in _ALWAYS_SENT and key not in supported)
+
+
+class Proxying:
+    """Tries a chain of models in order; the first that answers wins (mixed into Completions)."""
+
+    _settings: Settings
+
+    def _call_kwargs(self, model: str, params: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        entry = self._settings.model_entry(model)
+        return {
+            "timeout": timeout_s,
+            "num_retries": 0,  # the chain is the retry policy; hidden retries would hide latency
+            "drop_params": True,
+            **params,
+            "model": model,
+            **entry.litellm_params.call_kwargs(),
+        }
+
+    async def complete(
+        self, chain: list[str], params: dict[str, Any], timeout_s: float
+    ) -> Completed:
+        attempts: list[Attempt] = []
+        for model in chain:
+            attempt = Attempt(model=model, dropped_params=dropped_params(model, params) or None)
+            attempts.append(attempt)
+            started = time.perf_counter()
+            try:
+                response = await litellm.acompletion(**self._call_kwargs(model, params, timeout_s))
+            except Exception as exc:
+                _note_failure(attempt, exc, started)
+                continue
+            attempt.latency_ms = (time.perf_counter() - started) * 1000
+            usage = getattr(response, "usage", None)
+            return Completed(
+                model=model,
+                response=response.model_dump(),
+                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                attempts=attempts,
+                latency_ms=attempt.latency_ms,
+            )
+        raise AllAttemptsFailed(attempts)
+
+    async def stream(
+        self, chain: list[str], params: dict[str, Any], timeout_s: float
+    ) -> StreamStarted:
+        """Open a stream on the first model that sends a first chunk (fallback happens only here)."""
+        attempts: list[Attempt] = []
+        stream_params = {**params, "stream": True}
+        options = dict(stream_params.get("stream_options") or {})
+        options["include_usage"] = True  # needed to price the answer; stripped for the client below
+        stream_params["stream_options"] = options
+        for model in chain:
+            attempt = Attempt(model=model, dropped_params=dropped_params(model, params) or None)
+            attempts.append(attempt)
+            started = time.perf_counter()
+            try:
+                response = await litellm.acompletion(
+                    **self._call_kwargs(model, stream_params, timeout_s)
+                )
+                iterator = response.__aiter__()
+                first = await iterator.__anext__()
+            except StopAsyncIteration:
+                _note_failure(attempt, RuntimeError("the stream ended before any chunk"), started)
+                continue
+            except Exception as exc:
+                _note_failure(attempt, exc, started)
+                continue
+            attempt.latency_ms = (time.perf_counter() - started) * 1000
+            return StreamStarted(
+                model=model,
+                first_chunk=first.model_dump(exclude_none=True),
+                chunks=_dumped(iterator),
+                attempts=attempts,
+                first_chunk_ms=attempt.latency_ms,
+            )
+        raise AllAttemptsFailed(attempts)
+
+
+async def _dumped(iterator: AsyncIterator[Any]) -> AsyncIterator[dict[str, Any]]:
+    async for chunk in iterator:
+        yield chunk.model_dump(exclude_none=True)
+
+
+def _note_failure(attempt: Attempt, exc: Exception, started: float) -> None:
+    kind, status = _classify(exc)
+    attempt.kind = kind
+    attempt.status_code = status
+    attempt.error = f"{kind}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+    attempt.latency_ms = (time.perf_counter() - started) * 1000
+
+
+class Completions(Proxying):
     """Prices and calls models by their litellm names, with each model's configured parameters."""
 
     def __init__(self, settings: Settings):
@@ -72,7 +226,7 @@ class Completions:
         unpriced = []
         for entry in settings.priced_models():
             try:
-                self._prices[entry.model] = self._resolve_price(entry)
+                self._prices[entry.model] = self.resolve_price(entry)
             except ConfigError as exc:
                 unpriced.append(str(exc))
         if unpriced:
@@ -83,7 +237,7 @@ class Completions:
             )
 
     @staticmethod
-    def _resolve_price(entry: ModelEntry) -> Price:
+    def resolve_price(entry: ModelEntry) -> Price:
         params = entry.litellm_params
         if params.input_cost_per_token is not None or params.output_cost_per_token is not None:
             if params.input_cost_per_token is None or params.output_cost_per_token is None:
@@ -103,7 +257,7 @@ class Completions:
 
     def price(self, model: str) -> Price:
         if model not in self._prices:
-            self._prices[model] = self._resolve_price(self._settings.model_entry(model))
+            self._prices[model] = self.resolve_price(self._settings.model_entry(model))
         return self._prices[model]
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:

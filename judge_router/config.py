@@ -135,6 +135,10 @@ class RoutingConfig(BaseModel):
 
     # Output length assumed when /route estimates what a request will cost before it is made.
     expected_output_tokens: int = Field(default=300, ge=0)
+    # When every model of the tier fails: try the tiers above (next_tier) or give up (none).
+    fallback: Literal["next_tier", "none"] = "next_tier"
+    # Per-attempt timeout for proxied calls (a model's litellm_params.timeout overrides it).
+    upstream_timeout_s: float = Field(default=120.0, gt=0)
 
 
 def _default_tiers() -> dict[Tier, list[ModelEntry]]:

@@ -14,7 +14,11 @@ from judge_router.config import Settings
 from judge_router.judge import build_judge
 from judge_router.ledger import Ledger, LedgerRow
 from judge_router.router import Router
+from judge_router.telemetry import Telemetry
 from judge_router.tiers import Decision, Source, Tier
+
+# Sources whose verdict came from asking a judge just now (so its latency is worth observing).
+_JUDGED_NOW = {Source.LLM.value, Source.HEURISTIC.value, Source.FALLBACK.value}
 
 
 class RouteAnswer(BaseModel):
@@ -43,6 +47,7 @@ class Engine:
         self.judge = build_judge(settings.judge, self.completions)
         self.router = Router(settings, self.judge, self.cache)
         self.ledger = Ledger(settings.ledger.path)
+        self.telemetry = Telemetry()
 
     def missing_credentials(self) -> dict[str, list[str]]:
         """Model name -> environment variables it needs and lacks, for every configured model."""
@@ -77,13 +82,37 @@ class Engine:
     ) -> RouteAnswer:
         started = time.perf_counter()
         decision = await self.router.decide(messages, forced_tier, metadata)
-        answer = self._answer(decision)
-        self.ledger.record(
-            self._row(decision, answer, endpoint, (time.perf_counter() - started) * 1000)
-        )
+        answer = self.answer(decision)
+        self.record(self.row(decision, answer, endpoint, (time.perf_counter() - started) * 1000))
         return answer
 
-    def _answer(self, decision: Decision) -> RouteAnswer:
+    def record(self, row: LedgerRow) -> None:
+        """Append the row to the ledger and count it in the metrics; never raises."""
+        written = self.ledger.record(row)
+        metrics = self.telemetry
+        metrics.requests.labels(row.endpoint, row.tier, row.source, row.status).inc()
+        if row.cached:
+            metrics.cache_hits.inc()
+        if row.source in _JUDGED_NOW:
+            metrics.judge_latency.observe(row.judge_latency_ms / 1000)
+        if row.judge_error:
+            metrics.errors.labels("judge").inc()
+        metrics.cost.labels("judge").inc(row.judge_cost_usd)
+        if row.cost_usd is not None:
+            metrics.cost.labels("realised").inc(row.cost_usd)
+        if row.baseline_cost_usd is not None:
+            metrics.cost.labels("baseline").inc(row.baseline_cost_usd)
+        if row.upstream_latency_ms is not None:
+            metrics.upstream_latency.labels(row.model).observe(row.upstream_latency_ms / 1000)
+        failed_attempts = sum(1 for attempt in row.attempts or () if attempt.get("error"))
+        if failed_attempts:
+            metrics.errors.labels("upstream_attempt").inc(failed_attempts)
+        if row.status == "error":
+            metrics.errors.labels("all_models_failed").inc()
+        if not written:
+            metrics.errors.labels("ledger_write").inc()
+
+    def answer(self, decision: Decision) -> RouteAnswer:
         output_tokens = self.settings.routing.expected_output_tokens
         verdict = decision.verdict
         return RouteAnswer(
@@ -107,9 +136,7 @@ class Engine:
         )
 
     @staticmethod
-    def _row(
-        decision: Decision, answer: RouteAnswer, endpoint: str, latency_ms: float
-    ) -> LedgerRow:
+    def row(decision: Decision, answer: RouteAnswer, endpoint: str, latency_ms: float) -> LedgerRow:
         return LedgerRow(
             request_id=decision.request_id,
             endpoint=endpoint,

@@ -25,6 +25,7 @@ import uvicorn.config
 
 __all__ = [
     "BAD_JSON_BODY",
+    "BackgroundServer",
     "REPLY_ENV",
     "FakeUpstream",
     "FakeUpstreamApp",
@@ -369,7 +370,7 @@ def _sse_chunks(
 
 
 def _make_config(
-    app: FakeUpstreamApp, host: str, port: int, log_config: dict[str, Any] | None
+    app: Any, host: str, port: int, log_config: dict[str, Any] | None
 ) -> uvicorn.Config:
     loop: Literal["uvloop", "asyncio"] = (
         "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
@@ -404,23 +405,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class FakeUpstream:
-    """Runs :class:`FakeUpstreamApp` under uvicorn in a background thread.
-
-    ``with FakeUpstream() as up: httpx.post(up.base_url + "/chat/completions", ...)``
-    """
+class BackgroundServer:
+    """Runs any ASGI app under uvicorn in a background thread on a loopback port (tests, benchmarks)."""
 
     def __init__(
-        self,
-        *,
-        reply: str | None = None,
-        chunk_delay_ms: float = 0.0,
-        record: bool = True,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        startup_timeout: float = 10.0,
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 10.0
     ) -> None:
-        self.app = FakeUpstreamApp(reply=reply, chunk_delay_ms=chunk_delay_ms, record=record)
+        self.app = app
         self.host = host
         self.port = port
         self.startup_timeout = startup_timeout
@@ -437,21 +428,16 @@ class FakeUpstream:
         """OpenAI-style base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
         return f"{self.url}/v1"
 
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.app.requests
+    def _before_start(self) -> None:
+        """Hook for subclasses."""
 
-    @property
-    def disconnects(self) -> int:
-        return self.app.disconnects
-
-    def reset(self) -> None:
-        self.app.reset()
+    def _before_stop(self) -> None:
+        """Hook for subclasses."""
 
     def start(self) -> Self:
         if self._thread is not None:
-            raise RuntimeError("FakeUpstream already started")
-        self.app.closing = False
+            raise RuntimeError("server already started")
+        self._before_start()
         # Binding ourselves gives the real port before uvicorn runs, even for port 0.
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
@@ -459,7 +445,7 @@ class FakeUpstream:
         thread = threading.Thread(
             target=server.run,
             kwargs={"sockets": [sock]},
-            name=f"fake-upstream-{self.port}",
+            name=f"background-server-{self.port}",
             daemon=True,
         )
         self._server, self._thread = server, thread
@@ -471,17 +457,17 @@ class FakeUpstream:
             if not thread.is_alive():
                 self._server = self._thread = None
                 sock.close()
-                raise RuntimeError("fake upstream server exited during startup")
+                raise RuntimeError("server exited during startup")
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"fake upstream not ready after {self.startup_timeout}s")
+                raise TimeoutError(f"server not ready after {self.startup_timeout}s")
         return self
 
     def stop(self) -> None:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        self.app.closing = True
+        self._before_stop()
         server.should_exit = True
         thread.join(timeout=5)
         if thread.is_alive():
@@ -499,6 +485,49 @@ class FakeUpstream:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class FakeUpstream(BackgroundServer):
+    """Runs :class:`FakeUpstreamApp` under uvicorn in a background thread.
+
+    ``with FakeUpstream() as up: httpx.post(up.base_url + "/chat/completions", ...)``
+    """
+
+    app: FakeUpstreamApp
+
+    def __init__(
+        self,
+        *,
+        reply: str | None = None,
+        chunk_delay_ms: float = 0.0,
+        record: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(
+            FakeUpstreamApp(reply=reply, chunk_delay_ms=chunk_delay_ms, record=record),
+            host=host,
+            port=port,
+            startup_timeout=startup_timeout,
+        )
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.app.requests
+
+    @property
+    def disconnects(self) -> int:
+        return self.app.disconnects
+
+    def reset(self) -> None:
+        self.app.reset()
+
+    def _before_start(self) -> None:
+        self.app.closing = False
+
+    def _before_stop(self) -> None:
+        self.app.closing = True
 
 
 class _AnnouncingServer(uvicorn.Server):

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from judge_router.stats import summarise
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -42,6 +44,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX decisions_created_at ON decisions(created_at);
         """,
     ),
+    (
+        "002_completions",
+        """
+        ALTER TABLE decisions ADD COLUMN status TEXT NOT NULL DEFAULT 'routed';
+            -- routed (/route: no call made) | ok | error (every model failed) | incomplete
+        ALTER TABLE decisions ADD COLUMN routed_model TEXT;   -- first choice (model: who answered)
+        ALTER TABLE decisions ADD COLUMN stream INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE decisions ADD COLUMN completion_tokens INTEGER;
+        ALTER TABLE decisions ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE decisions ADD COLUMN cost_usd REAL;           -- realised: actual usage priced
+        ALTER TABLE decisions ADD COLUMN baseline_cost_usd REAL;  -- same usage on the baseline
+        ALTER TABLE decisions ADD COLUMN saved_usd REAL;          -- baseline - realised - judge
+        ALTER TABLE decisions ADD COLUMN upstream_latency_ms REAL;
+        ALTER TABLE decisions ADD COLUMN attempts TEXT;           -- JSON [{model, error}]
+        ALTER TABLE decisions ADD COLUMN error TEXT
+        """,
+    ),
 ]
 
 
@@ -66,11 +85,25 @@ class LedgerRow:
     latency_ms: float
     metadata: dict[str, Any] | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    # Filled when the request was proxied (/complete, /v1/chat/completions).
+    status: str = "routed"
+    routed_model: str | None = None
+    stream: bool = False
+    completion_tokens: int | None = None
+    usage_estimated: bool = False
+    cost_usd: float | None = None
+    baseline_cost_usd: float | None = None
+    saved_usd: float | None = None
+    upstream_latency_ms: float | None = None
+    attempts: list[dict[str, Any]] | None = None
+    error: str | None = None
 
     def as_params(self) -> dict[str, Any]:
         params = asdict(self)
-        params["cached"] = int(self.cached)
-        params["metadata"] = None if self.metadata is None else json.dumps(self.metadata)
+        for flag in ("cached", "stream", "usage_estimated"):
+            params[flag] = int(params[flag])
+        for blob in ("metadata", "attempts"):
+            params[blob] = None if params[blob] is None else json.dumps(params[blob])
         return params
 
 
@@ -196,9 +229,19 @@ class Ledger:
         with self._lock:
             result = [dict(row) for row in conn.execute(query + " ORDER BY created_at", params)]
         for row in result:
-            if row.get("metadata"):
-                row["metadata"] = json.loads(row["metadata"])
+            for blob in ("metadata", "attempts"):
+                if row.get(blob):
+                    row[blob] = json.loads(row[blob])
         return result
+
+    def summary(self, since: str | None = None) -> dict[str, Any]:
+        """Savings totals and breakdowns (see stats.py); reads with its own connection."""
+        conn = connect(self.path)
+        try:
+            migrate(conn)
+            return summarise(conn, since)
+        finally:
+            conn.close()
 
     def writable(self) -> bool:
         """Whether the ledger can take a write now (for /healthz)."""

@@ -26,6 +26,38 @@ class Router:
     def models_for(self, tier: Tier) -> list[str]:
         return [entry.model for entry in self.settings.tiers[tier]]
 
+    def passthrough(
+        self,
+        messages: Sequence[dict[str, Any]],
+        model: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> Decision:
+        """A decision for a client that named a configured model: no judge, just that model."""
+        view = judged_view(extract_turns(messages), self.settings.judge.max_input_tokens)
+        key = cache_key(view, self.judge.name, self.judge.prompt_version)
+        tier = next(
+            (
+                t
+                for t, entries in self.settings.tiers.items()
+                if any(e.model == model for e in entries)
+            ),
+            Tier.HIGH,
+        )
+        return Decision(
+            request_id=new_request_id(),
+            prompt_hash=key.rsplit(":", 1)[1],
+            verdict=Verdict(
+                tier=tier, reason=f"client asked for {model}", source=Source.PASSTHROUGH
+            ),
+            cached=False,
+            models=[model],
+            prompt_tokens=view.prompt_tokens,
+            metadata=metadata,
+        )
+
+    def configured_models(self) -> list[str]:
+        return [entry.model for entries in self.settings.tiers.values() for entry in entries]
+
     async def decide(
         self,
         messages: Sequence[dict[str, Any]],

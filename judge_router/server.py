@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from judge_router.api_models import RouteRequest
+from judge_router.api_models import ChatCompletionRequest, RouteRequest
 from judge_router.config import Settings
 from judge_router.conversation import ConversationError
 from judge_router.engine import Engine, RouteAnswer
+from judge_router.proxy import Proxy, ProxyError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,18 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
 
+class ClosingStreamingResponse(StreamingResponse):
+    """Closes its body iterator however the stream ends, so a client disconnect is recorded now."""
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
@@ -108,12 +122,33 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def parse_since(since: str | None) -> str | None:
+    """An ISO date or datetime (UTC when no zone is given), normalised for comparing with the ledger."""
+    if since is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise StarletteHTTPException(
+            400, f"since={since!r} is not an ISO date or datetime (e.g. 2026-11-01)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
+def get_proxy(request: Request) -> Proxy:
+    proxy: Proxy = request.app.state.proxy
+    return proxy
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ProxyDep = Annotated[Proxy, Depends(get_proxy)]
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -135,6 +170,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.engine = built
+    app.state.proxy = Proxy(built)
     app.state.settings = settings
 
     @app.exception_handler(RequestValidationError)
@@ -144,6 +180,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(ConversationError)
     async def _bad_conversation(request: Request, exc: ConversationError) -> JSONResponse:
         return error_response(400, str(exc))
+
+    @app.exception_handler(ProxyError)
+    async def _proxy_error(request: Request, exc: ProxyError) -> JSONResponse:
+        error: dict[str, Any] = {"type": exc.error_type, "message": exc.message}
+        if exc.attempts:  # which model failed how, machine-readably, beside the message
+            error["attempts"] = [attempt.public() for attempt in exc.attempts]
+        return JSONResponse({"error": error}, status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -159,6 +202,47 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """Decide the tier and model for a prompt, without calling the model."""
         answer = await engine.route(body.message_dicts(), body.tier, body.metadata)
         return JSONResponse(answer.model_dump(mode="json"))
+
+    async def proxied(body: ChatCompletionRequest, proxy: Proxy, endpoint: str) -> Response:
+        messages = body.message_dicts()
+        decision = await proxy.decide(body.model, body.tier, messages, body.metadata)
+        params = body.provider_params()
+        if body.stream:
+            chunks, headers = await proxy.stream(params, decision, endpoint)
+            return ClosingStreamingResponse(chunks, media_type="text/event-stream", headers=headers)
+        answer, headers = await proxy.complete(params, decision, endpoint)
+        return JSONResponse(answer, headers=headers)
+
+    @app.post("/complete")
+    async def complete(body: ChatCompletionRequest, proxy: ProxyDep) -> Response:
+        """Route by difficulty, then call the chosen model (with fallbacks); streams when asked."""
+        return await proxied(body, proxy, "complete")
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, proxy: ProxyDep) -> Response:
+        """OpenAI-compatible: model "auto" routes, "auto:TIER" forces, a configured name passes."""
+        return await proxied(body, proxy, "chat")
+
+    @app.get("/v1/models")
+    async def models(proxy: ProxyDep) -> dict[str, Any]:
+        """The model names /v1/chat/completions accepts."""
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "judge-router"}
+                for name in proxy.model_names()
+            ],
+        }
+
+    @app.get("/stats")
+    async def stats(engine: EngineDep, since: str | None = None) -> dict[str, Any]:
+        """Spend and savings from the ledger: totals, by source, tier, model and day."""
+        return engine.ledger.summary(parse_since(since))
+
+    @app.get("/metrics")
+    async def metrics(engine: EngineDep) -> Response:
+        """Prometheus metrics."""
+        return Response(engine.telemetry.exposition(), media_type="text/plain; version=0.0.4")
 
     @app.get("/healthz")
     async def healthz(engine: EngineDep) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class Source(StrEnum):
     CACHE = "cache"  # a cached verdict was reused
     FORCED = "forced"  # the caller forced the tier
     FALLBACK = "fallback"  # the judge failed and `judge.on_failure` named a fixed tier
+    PASSTHROUGH = "passthrough"  # the client named a configured model: no routing
 
 
 class Verdict(BaseModel):

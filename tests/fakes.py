@@ -90,3 +90,45 @@ def verdict_reply(
 def judge_request(route: respx.Route, index: int = -1) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(route.calls[index].request.content)
     return body
+
+
+def chat_reply(
+    model: str, content: str = "hello from upstream", usage: tuple[int, int] = (100, 50)
+) -> httpx.Response:
+    """A provider's chat.completion answer with the given usage (prompt, completion tokens)."""
+    return httpx.Response(
+        200,
+        json={
+            "id": f"chatcmpl-{model}",
+            "object": "chat.completion",
+            "created": 1,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": usage[0],
+                "completion_tokens": usage[1],
+                "total_tokens": sum(usage),
+            },
+        },
+    )
+
+
+def fake_upstream(
+    mock: respx.MockRouter, answers: dict[str, httpx.Response | Exception]
+) -> respx.Route:
+    """Route the fake upstream by the request's model; a model not listed answers normally."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        model = json.loads(request.content)["model"]
+        outcome = answers.get(model)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome if outcome is not None else chat_reply(model)
+
+    return mock.post(f"{UPSTREAM_BASE}/chat/completions").mock(side_effect=answer)

@@ -1,0 +1,49 @@
+"""Prometheus metrics for one app instance (its own registry: no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "judge_router_requests",
+            "Requests decided, by endpoint, tier, verdict source and outcome status.",
+            ["endpoint", "tier", "source", "status"],
+            registry=self.registry,
+        )
+        self.cache_hits = Counter(
+            "judge_router_cache_hits", "Verdicts served from the cache.", registry=self.registry
+        )
+        self.judge_latency = Histogram(
+            "judge_router_judge_latency_seconds",
+            "Time the judge took for a verdict it was asked for (cache hits excluded).",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_latency = Histogram(
+            "judge_router_upstream_latency_seconds",
+            "Time to the answer (or first chunk) of the model that answered.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cost = Counter(
+            "judge_router_cost_usd",
+            "USD: judge spend, realised upstream spend, and the baseline for the same usage.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "judge_router_errors",
+            "Failures by kind: upstream attempts, exhausted chains, judge and ledger errors.",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
