@@ -1,0 +1,72 @@
+"""The ledger: failures never fail a request, waiting rows are flushed, migrations run once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from judge_router.config import Settings
+from judge_router.engine import Engine
+from judge_router.ledger import Ledger, LedgerRow, connect, migrate
+from judge_router.server import create_app
+
+
+def row(request_id: str) -> LedgerRow:
+    return LedgerRow(
+        request_id=request_id, endpoint="route", prompt_hash="h", tier="low", model="m",
+        source="heuristic", cached=False, reason="r", judge_model="heuristic", judge_error=None,
+        judge_cost_usd=0.0, judge_latency_ms=0.1, prompt_tokens=3, estimated_cost_usd=0.0,
+        baseline_model="b", estimated_baseline_cost_usd=0.0, latency_ms=1.0,
+    )  # fmt: skip
+
+
+def test_rows_wait_in_memory_while_the_ledger_is_unwritable_then_flush(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the ledger's directory should be")
+    ledger = Ledger(blocker / "ledger.sqlite")
+    assert not ledger.record(row("a")) and not ledger.record(row("b"))
+    assert ledger.pending == 2 and ledger.write_errors >= 2 and not ledger.writable()
+    blocker.unlink()  # the operator fixes the disk
+    assert ledger.record(row("c"))
+    assert ledger.pending == 0 and ledger.dropped == 0
+    assert [r["request_id"] for r in ledger.rows()] == ["a", "b", "c"]
+    ledger.close()
+
+
+def test_memory_bound_counts_what_is_dropped(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("x")
+    ledger = Ledger(blocker / "ledger.sqlite", max_pending=3)
+    for index in range(5):
+        ledger.record(row(str(index)))
+    assert ledger.pending == 3 and ledger.dropped == 2
+
+
+async def test_unwritable_ledger_never_fails_a_request(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    (tmp_path / "blocked").write_text("x")
+    settings = make_settings(
+        judge={"model": "heuristic"}, ledger={"path": str(tmp_path / "blocked" / "l.sqlite")}
+    )
+    engine = Engine(settings)
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        routed = await client.post("/route", json={"prompt": "hello"})
+        health = (await client.get("/healthz")).json()
+        metrics = (await client.get("/metrics")).text
+    engine.close()
+    assert routed.status_code == 200
+    assert health["status"] == "degraded"
+    assert health["ledger"]["pending_rows"] == 1 and health["ledger"]["write_errors"] >= 1
+    assert 'judge_router_errors_total{kind="ledger_write"} 1.0' in metrics
+
+
+def test_migrations_apply_once(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "l.sqlite")
+    assert migrate(conn) == ["001_decisions", "002_completions"]
+    assert migrate(conn) == []
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
