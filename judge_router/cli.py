@@ -38,30 +38,66 @@ def main() -> None:
     """Route LLM requests by difficulty: a cheap judge rates each prompt, the tier picks the model."""
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 @main.command()
 @config_option
 @click.option("--host", default=None, help="Address to bind (default: server.host, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: server.port, 8080).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes; they share the verdict cache and the ledger.")  # fmt: skip
+@click.option("--insecure-no-auth", is_flag=True,
+              help="Allow a non-loopback address with no server.api_keys configured.")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True)
-def serve(config_path: str | None, host: str | None, port: int | None, log_level: str) -> None:
+def serve(
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    insecure_no_auth: bool,
+    log_level: str,
+) -> None:
     """Run the HTTP service."""
+    import os
+    from pathlib import Path
+
     import uvicorn
 
+    from judge_router.redact import Redactor, install_log_redaction
     from judge_router.server import create_app
 
     _setup_logging(log_level.upper())
     settings = _settings(config_path)
+    install_log_redaction(Redactor(settings.secrets()))
+    bind = host or settings.server.host
+    if bind not in LOOPBACK_HOSTS and not settings.server.api_keys and not insecure_no_auth:
+        raise click.ClickException(
+            f"refusing to listen on {bind} with no server.api_keys: anyone who can reach it could "
+            "spend your provider credits. Configure server.api_keys, or pass --insecure-no-auth."
+        )
+    common: dict[str, Any] = {
+        "host": bind,
+        "port": settings.server.port if port is None else port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": settings.server.shutdown_timeout_s,
+    }
+    if workers > 1:
+        # Each worker builds its own app from the same config file through the factory.
+        if config_path:
+            os.environ["JUDGE_ROUTER_CONFIG"] = str(Path(config_path).resolve())
+        try:
+            create_app(settings).state.engine.close()  # fail fast on config errors, once
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        uvicorn.run("judge_router.server:app_from_env", factory=True, workers=workers, **common)
+        return
     try:
         app = create_app(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(
-        app,
-        host=host or settings.server.host,
-        port=settings.server.port if port is None else port,
-        log_level=log_level,
-        access_log=False,
-    )
+    uvicorn.run(app, **common)
 
 
 @main.command()

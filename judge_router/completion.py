@@ -13,7 +13,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402  (must follow the environment set-up above)
 
+from judge_router.breaker import CircuitBreaker  # noqa: E402
 from judge_router.config import ConfigError, ModelEntry, Settings  # noqa: E402
+from judge_router.redact import Redactor  # noqa: E402
 
 litellm.suppress_debug_info = True
 # httpx for every provider (not aiohttp): one transport to reason about, and the one respx can fake.
@@ -127,10 +129,36 @@ def dropped_params(model: str, params: dict[str, Any]) -> list[str]:
     return sorted(key for key in params if key not in _ALWAYS_SENT and key not in supported)
 
 
+# Failures that say nothing about the model's health (the request itself was refused).
+_NOT_THE_MODELS_FAULT = frozenset({"bad_request"})
+
+
 class Proxying:
     """Tries a chain of models in order; the first that answers wins (mixed into Completions)."""
 
     _settings: Settings
+    breaker: CircuitBreaker
+    redact: Redactor
+
+    def _usable(self, chain: list[str]) -> list[tuple[str, bool]]:
+        """(model, skip?) for the chain; when every circuit is open, try them all anyway."""
+        allowed = [self.breaker.allows(model) for model in chain]
+        if not any(allowed):
+            return [(model, False) for model in chain]
+        return [(model, not ok) for model, ok in zip(chain, allowed, strict=True)]
+
+    def _skipped(self, model: str) -> Attempt:
+        wait = self.breaker.open_circuits().get(model, 0.0)
+        return Attempt(
+            model=model,
+            error=f"skipped: circuit open after repeated failures (retried in {wait:.0f} s)",
+            kind="circuit_open",
+        )
+
+    def _failed(self, attempt: Attempt, exc: Exception, started: float) -> None:
+        _note_failure(attempt, exc, started, self.redact)
+        if attempt.kind not in _NOT_THE_MODELS_FAULT:
+            self.breaker.failure(attempt.model)
 
     def _call_kwargs(self, model: str, params: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         entry = self._settings.model_entry(model)
@@ -147,15 +175,19 @@ class Proxying:
         self, chain: list[str], params: dict[str, Any], timeout_s: float
     ) -> Completed:
         attempts: list[Attempt] = []
-        for model in chain:
+        for model, skip in self._usable(chain):
+            if skip:
+                attempts.append(self._skipped(model))
+                continue
             attempt = Attempt(model=model, dropped_params=dropped_params(model, params) or None)
             attempts.append(attempt)
             started = time.perf_counter()
             try:
                 response = await litellm.acompletion(**self._call_kwargs(model, params, timeout_s))
             except Exception as exc:
-                _note_failure(attempt, exc, started)
+                self._failed(attempt, exc, started)
                 continue
+            self.breaker.success(model)
             attempt.latency_ms = (time.perf_counter() - started) * 1000
             usage = getattr(response, "usage", None)
             return Completed(
@@ -177,7 +209,10 @@ class Proxying:
         options = dict(stream_params.get("stream_options") or {})
         options["include_usage"] = True  # needed to price the answer; stripped for the client below
         stream_params["stream_options"] = options
-        for model in chain:
+        for model, skip in self._usable(chain):
+            if skip:
+                attempts.append(self._skipped(model))
+                continue
             attempt = Attempt(model=model, dropped_params=dropped_params(model, params) or None)
             attempts.append(attempt)
             started = time.perf_counter()
@@ -188,11 +223,12 @@ class Proxying:
                 iterator = response.__aiter__()
                 first = await iterator.__anext__()
             except StopAsyncIteration:
-                _note_failure(attempt, RuntimeError("the stream ended before any chunk"), started)
+                self._failed(attempt, RuntimeError("the stream ended before any chunk"), started)
                 continue
             except Exception as exc:
-                _note_failure(attempt, exc, started)
+                self._failed(attempt, exc, started)
                 continue
+            self.breaker.success(model)
             attempt.latency_ms = (time.perf_counter() - started) * 1000
             return StreamStarted(
                 model=model,
@@ -209,11 +245,12 @@ async def _dumped(iterator: AsyncIterator[Any]) -> AsyncIterator[dict[str, Any]]
         yield chunk.model_dump(exclude_none=True)
 
 
-def _note_failure(attempt: Attempt, exc: Exception, started: float) -> None:
+def _note_failure(attempt: Attempt, exc: Exception, started: float, redact: Redactor) -> None:
     kind, status = _classify(exc)
     attempt.kind = kind
     attempt.status_code = status
-    attempt.error = f"{kind}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+    detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    attempt.error = f"{kind}: {redact(detail)}"
     attempt.latency_ms = (time.perf_counter() - started) * 1000
 
 
@@ -222,6 +259,9 @@ class Completions(Proxying):
 
     def __init__(self, settings: Settings):
         self._settings = settings
+        self.redact = Redactor(settings.secrets())
+        breaker = settings.routing.circuit_breaker
+        self.breaker = CircuitBreaker(breaker.failures, breaker.cooldown_s)
         self._prices: dict[str, Price] = {}
         unpriced = []
         for entry in settings.priced_models():
@@ -310,7 +350,8 @@ class Completions(Proxying):
             )
         except Exception as exc:
             kind, status = _classify(exc)
-            raise UpstreamError(entry.model, kind, str(exc).splitlines()[0][:300], status) from exc
+            detail = self.redact(str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+            raise UpstreamError(entry.model, kind, detail, status) from exc
         latency_ms = (time.perf_counter() - started) * 1000
         try:
             content = response.choices[0].message.content or ""

@@ -75,6 +75,13 @@ class ModelEntry(BaseModel):
     litellm_params: LitellmParams = Field(default_factory=LitellmParams)
 
 
+class CircuitBreakerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    failures: int = Field(default=3, ge=1)  # consecutive failures that open the circuit
+    cooldown_s: float = Field(default=30.0, gt=0)  # how long an open circuit skips the model
+
+
 class JudgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +95,8 @@ class JudgeConfig(BaseModel):
     prompt: str = Field(default="judge-v1", pattern=r"^[A-Za-z0-9_.-]+$")
     # Where prompt files live; None means the prompts/ shipped with judge-router.
     prompt_dir: Path | None = None
+    # After this many failures in a row the LLM judge is skipped (heuristic answers) for a while.
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
 
     @property
     def is_heuristic(self) -> bool:
@@ -102,10 +111,10 @@ class CacheConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    dir: Path = Path("~/.judge-router/cache")
+    dir: Path = Field(default=Path("~/.judge-router/cache"), validate_default=True)
     ttl_s: int = Field(default=604_800, gt=0)
 
-    @field_validator("dir")
+    @field_validator("dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
@@ -114,12 +123,45 @@ class CacheConfig(BaseModel):
 class LedgerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: Path = Path("~/.judge-router/ledger.sqlite")
+    path: Path = Field(default=Path("~/.judge-router/ledger.sqlite"), validate_default=True)
+    # Prompt text is never stored unless this is true (then: the conversation's text, per row).
+    store_prompts: bool = False
+    # Rows kept in memory while the ledger cannot be written, flushed when it can be again.
+    max_pending_rows: int = Field(default=10_000, ge=0)
 
     @field_validator("path")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+
+class ApiKey(BaseModel):
+    """A key clients send as `Authorization: Bearer KEY`; the ledger records its id, never the key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    key: str = Field(repr=False)
+    admin: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("key"), str):
+            reference = data["key"]
+            value = resolve_env_reference(reference)
+            if value is None:
+                name = reference.removeprefix(ENV_REFERENCE_PREFIX)
+                raise ValueError(f"environment variable {name} (named by `key`) is not set")
+            data = {**data, "key": value}
+        return data
+
+    @field_validator("key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if len(value) < 16:
+            raise ValueError("API keys must be at least 16 characters long")
+        return value
 
 
 class ServerConfig(BaseModel):
@@ -128,6 +170,27 @@ class ServerConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_000_000, gt=0)
+    max_messages: int = Field(default=500, ge=1)
+    # Service keys; empty means no authentication (only allowed on a loopback address).
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    # Paths that need a key with `admin: true` (when keys are configured).
+    admin_paths: list[str] = Field(default_factory=lambda: ["/stats", "/metrics"])
+    # Requests per minute per key (per client address without keys); None turns the limit off.
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    # Deadline for a whole request (a stream: until its first byte); past it, 504.
+    request_timeout_s: float = Field(default=300.0, gt=0)
+    # On SIGTERM, how long in-flight requests may take to finish.
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _unique(cls, keys: list[ApiKey]) -> list[ApiKey]:
+        ids = [key.id for key in keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError("API key ids must be unique")
+        if len({key.key for key in keys}) != len(keys):
+            raise ValueError("two API keys share the same secret")
+        return keys
 
 
 class RoutingConfig(BaseModel):
@@ -139,6 +202,8 @@ class RoutingConfig(BaseModel):
     fallback: Literal["next_tier", "none"] = "next_tier"
     # Per-attempt timeout for proxied calls (a model's litellm_params.timeout overrides it).
     upstream_timeout_s: float = Field(default=120.0, gt=0)
+    # A model that fails this often in a row is skipped for a while (like LiteLLM's cooldowns).
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
 
 
 def _default_tiers() -> dict[Tier, list[ModelEntry]]:
@@ -201,6 +266,13 @@ class Settings(BaseSettings):
         if model == self.baseline:
             return ModelEntry(model=model, litellm_params=self.baseline_litellm_params)
         return ModelEntry(model=model)
+
+    def secrets(self) -> list[str]:
+        """Every credential in the config, so that logs and answers can be scrubbed of them."""
+        params = [entry.litellm_params for entry in self.priced_models()]
+        found = [p.api_key for p in params if p.api_key]
+        found += [key.key for key in self.server.api_keys]
+        return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
 
     def priced_models(self) -> list[ModelEntry]:
         """Every model whose price the service needs: tier models, the baseline and the LLM judge."""

@@ -55,6 +55,15 @@ def message_text(content: Any) -> str:
     raise ConversationError("message content must be a string, a list of parts, or null")
 
 
+def valid_unicode(text: str) -> str:
+    """JSON allows lone surrogates ("\\ud800") that UTF-8 cannot encode; swap them for U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def extract_turns(messages: Sequence[dict[str, Any]]) -> list[Turn]:
     """Validate roles and collect the text of each message; raises ConversationError."""
     if not messages:
@@ -66,7 +75,7 @@ def extract_turns(messages: Sequence[dict[str, Any]]) -> list[Turn]:
             raise ConversationError(
                 f"messages[{index}].role is {role!r}; expected one of {sorted(KNOWN_ROLES)}"
             )
-        text = message_text(message.get("content"))
+        text = valid_unicode(message_text(message.get("content")))
         if text.strip():
             turns.append(Turn(role=str(role), text=text))
     if not turns:

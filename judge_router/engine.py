@@ -46,7 +46,7 @@ class Engine:
         self.cache = VerdictCache(settings.cache.dir, settings.cache.ttl_s, settings.cache.enabled)
         self.judge = build_judge(settings.judge, self.completions)
         self.router = Router(settings, self.judge, self.cache)
-        self.ledger = Ledger(settings.ledger.path)
+        self.ledger = Ledger(settings.ledger.path, settings.ledger.max_pending_rows)
         self.telemetry = Telemetry()
 
     def missing_credentials(self) -> dict[str, list[str]]:
@@ -79,9 +79,10 @@ class Engine:
         forced_tier: Tier | None = None,
         metadata: dict[str, Any] | None = None,
         endpoint: str = "route",
+        api_key_id: str | None = None,
     ) -> RouteAnswer:
         started = time.perf_counter()
-        decision = await self.router.decide(messages, forced_tier, metadata)
+        decision = await self.router.decide(messages, forced_tier, metadata, api_key_id)
         answer = self.answer(decision)
         self.record(self.row(decision, answer, endpoint, (time.perf_counter() - started) * 1000))
         return answer
@@ -156,6 +157,8 @@ class Engine:
             estimated_baseline_cost_usd=answer.estimated_baseline_cost_usd,
             latency_ms=latency_ms,
             metadata=decision.metadata,
+            api_key_id=decision.api_key_id,
+            prompt_text=decision.prompt_text,
         )
 
     def close(self) -> None:

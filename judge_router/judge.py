@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from judge_router.breaker import CircuitBreaker
 from judge_router.completion import Completions, UpstreamError
 from judge_router.config import ConfigError, JudgeConfig
 from judge_router.conversation import JudgedView
@@ -99,7 +100,10 @@ def parse_verdict(content: str) -> _JudgeOutput:
     try:
         data = json.loads(content)
     except json.JSONDecodeError:
-        raise JudgeError("invalid_json", f"judge answered non-JSON: {content[:80]!r}") from None
+        # Only the length: the answer may quote the user's prompt, which must not reach the logs.
+        raise JudgeError(
+            "invalid_json", f"judge answered {len(content)} characters of non-JSON"
+        ) from None
     try:
         return _JudgeOutput.model_validate(data)
     except ValidationError as exc:
@@ -153,8 +157,15 @@ class GuardedJudge:
     way the verdict records why the primary judge did not answer.
     """
 
-    def __init__(self, primary: Judge | None, on_failure: str, unavailable_reason: str | None):
+    def __init__(
+        self,
+        primary: Judge | None,
+        on_failure: str,
+        unavailable_reason: str | None,
+        breaker: CircuitBreaker | None = None,
+    ):
         self.primary = primary
+        self.breaker = breaker or CircuitBreaker(failures=3, cooldown_s=30)
         self.name = primary.name if primary else HeuristicJudge.name
         self._on_failure = on_failure
         self._unavailable_reason = unavailable_reason
@@ -174,12 +185,21 @@ class GuardedJudge:
             if self._unavailable_reason is None:  # the heuristic judge was chosen outright
                 return self._heuristic.rate_now(view)
             return self.fallback(view, self._unavailable_reason)
+        if not self.breaker.allows(self.name):
+            return self.fallback(
+                view, "circuit_open: the judge failed repeatedly; retried after cooldown"
+            )
         try:
-            return await self.primary.rate(view)
+            verdict = await self.primary.rate(view)
         except JudgeError as exc:
             self.failures += 1
-            log.warning("judge %s failed (%s); answering with %s", self.name, exc, self._on_failure)
+            self.breaker.failure(self.name)
+            log.warning(
+                "judge %s failed (%s); answering with %s", self.name, exc.kind, self._on_failure
+            )
             return self.fallback(view, f"{exc.kind}: {exc.detail}"[:300])
+        self.breaker.success(self.name)
+        return verdict
 
     def fallback(self, view: JudgedView, why: str) -> Verdict:
         if self._on_failure == "heuristic":
@@ -201,4 +221,5 @@ def build_judge(config: JudgeConfig, completions: Completions) -> GuardedJudge:
     if missing:
         reason = f"no credentials: {', '.join(missing)} not set"
         return GuardedJudge(None, config.on_failure, unavailable_reason=reason)
-    return GuardedJudge(LLMJudge(config, completions), config.on_failure, unavailable_reason=None)
+    breaker = CircuitBreaker(config.circuit_breaker.failures, config.circuit_breaker.cooldown_s)
+    return GuardedJudge(LLMJudge(config, completions), config.on_failure, None, breaker)

@@ -16,6 +16,8 @@ from judge_router.stats import summarise
 
 log = logging.getLogger(__name__)
 
+# Comments go on their own line before a statement: SQLite keeps an ADD COLUMN's trailing text,
+# comment included, in the table's schema, where it would swallow the closing parenthesis.
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "001_decisions",
@@ -61,6 +63,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE decisions ADD COLUMN error TEXT
         """,
     ),
+    (
+        "003_callers_and_prompts",
+        """
+        -- the service key's id, never the key
+        ALTER TABLE decisions ADD COLUMN api_key_id TEXT;
+        -- only with ledger.store_prompts: true
+        ALTER TABLE decisions ADD COLUMN prompt_text TEXT
+        """,
+    ),
 ]
 
 
@@ -97,6 +108,8 @@ class LedgerRow:
     upstream_latency_ms: float | None = None
     attempts: list[dict[str, Any]] | None = None
     error: str | None = None
+    api_key_id: str | None = None
+    prompt_text: str | None = None
 
     def as_params(self) -> dict[str, Any]:
         params = asdict(self)
@@ -193,6 +206,10 @@ class Ledger:
         """Append `row` (and any rows waiting from earlier failures). True when all are on disk."""
         with self._lock:
             self._pending.append(row)
+        return self._flush_pending()
+
+    def _flush_pending(self) -> bool:
+        with self._lock:
             if self._conn is None and not self._open():
                 self._trim()
                 return False
@@ -258,6 +275,9 @@ class Ledger:
                 return False
 
     def close(self) -> None:
+        """Flush rows still waiting (if the ledger is writable again), then close."""
+        if self._pending:
+            self._flush_pending()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

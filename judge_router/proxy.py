@@ -62,11 +62,12 @@ class Proxy:
         tier: Tier | None,
         messages: list[dict[str, Any]],
         metadata: dict[str, Any] | None,
+        api_key_id: str | None = None,
     ) -> Decision:
         """Read the `model` field: auto routes, auto:TIER forces, a configured name passes through."""
         router = self.engine.router
         if model is None or model == AUTO:
-            return await router.decide(messages, tier, metadata)
+            return await router.decide(messages, tier, metadata, api_key_id)
         if model.startswith(f"{AUTO}:"):
             wanted = model.removeprefix(f"{AUTO}:")
             if wanted not in {t.value for t in TIER_ORDER}:
@@ -75,9 +76,9 @@ class Proxy:
                     "invalid_request_error",
                     f"model {model!r}: unknown tier; use auto:low, auto:medium or auto:high",
                 )
-            return await router.decide(messages, tier or Tier(wanted), metadata)
+            return await router.decide(messages, tier or Tier(wanted), metadata, api_key_id)
         if model in router.configured_models():
-            return router.passthrough(messages, model, metadata)
+            return router.passthrough(messages, model, metadata, api_key_id)
         raise ProxyError(
             404,
             "model_not_found",

@@ -8,7 +8,7 @@ from typing import Any
 
 from judge_router.cache import VerdictCache, cache_key
 from judge_router.config import Settings
-from judge_router.conversation import extract_turns, judged_view
+from judge_router.conversation import JudgedView, extract_turns, judged_view
 from judge_router.judge import GuardedJudge
 from judge_router.tiers import Decision, Source, Tier, Verdict
 
@@ -26,15 +26,25 @@ class Router:
     def models_for(self, tier: Tier) -> list[str]:
         return [entry.model for entry in self.settings.tiers[tier]]
 
+    def _read(self, messages: Sequence[dict[str, Any]]) -> tuple[JudgedView, str, str | None]:
+        """What the judge sees, its cache key, and the prompt text if the ledger may store it."""
+        turns = extract_turns(messages)
+        view = judged_view(turns, self.settings.judge.max_input_tokens)
+        key = cache_key(view, self.judge.name, self.judge.prompt_version)
+        text = None
+        if self.settings.ledger.store_prompts:
+            text = "\n\n".join(f"[{turn.role}] {turn.text}" for turn in turns)
+        return view, key, text
+
     def passthrough(
         self,
         messages: Sequence[dict[str, Any]],
         model: str,
         metadata: dict[str, Any] | None = None,
+        api_key_id: str | None = None,
     ) -> Decision:
         """A decision for a client that named a configured model: no judge, just that model."""
-        view = judged_view(extract_turns(messages), self.settings.judge.max_input_tokens)
-        key = cache_key(view, self.judge.name, self.judge.prompt_version)
+        view, key, text = self._read(messages)
         tier = next(
             (
                 t
@@ -43,17 +53,8 @@ class Router:
             ),
             Tier.HIGH,
         )
-        return Decision(
-            request_id=new_request_id(),
-            prompt_hash=key.rsplit(":", 1)[1],
-            verdict=Verdict(
-                tier=tier, reason=f"client asked for {model}", source=Source.PASSTHROUGH
-            ),
-            cached=False,
-            models=[model],
-            prompt_tokens=view.prompt_tokens,
-            metadata=metadata,
-        )
+        verdict = Verdict(tier=tier, reason=f"client asked for {model}", source=Source.PASSTHROUGH)
+        return self._decision(verdict, False, [model], view, key, metadata, api_key_id, text)
 
     def configured_models(self) -> list[str]:
         return [entry.model for entries in self.settings.tiers.values() for entry in entries]
@@ -63,11 +64,10 @@ class Router:
         messages: Sequence[dict[str, Any]],
         forced_tier: Tier | None = None,
         metadata: dict[str, Any] | None = None,
-        request_id: str | None = None,
+        api_key_id: str | None = None,
     ) -> Decision:
         """Rate the conversation and pick its models; raises ConversationError on unusable input."""
-        view = judged_view(extract_turns(messages), self.settings.judge.max_input_tokens)
-        key = cache_key(view, self.judge.name, self.judge.prompt_version)
+        view, key, text = self._read(messages)
         cached = False
         if forced_tier is not None:
             verdict = Verdict(
@@ -79,12 +79,28 @@ class Router:
             verdict, cached = await self.cache.get_or_rate(
                 key, lambda: self.judge.rate(view), cacheable=lambda v: v.source is Source.LLM
             )
+        models = self.models_for(verdict.tier)
+        return self._decision(verdict, cached, models, view, key, metadata, api_key_id, text)
+
+    @staticmethod
+    def _decision(
+        verdict: Verdict,
+        cached: bool,
+        models: list[str],
+        view: JudgedView,
+        key: str,
+        metadata: dict[str, Any] | None,
+        api_key_id: str | None,
+        prompt_text: str | None,
+    ) -> Decision:
         return Decision(
-            request_id=request_id or new_request_id(),
+            request_id=new_request_id(),
             prompt_hash=key.rsplit(":", 1)[1],
             verdict=verdict,
             cached=cached,
-            models=self.models_for(verdict.tier),
+            models=models,
             prompt_tokens=view.prompt_tokens,
             metadata=metadata,
+            api_key_id=api_key_id,
+            prompt_text=prompt_text,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from judge_router.access import AccessControl
 from judge_router.api_models import ChatCompletionRequest, RouteRequest
 from judge_router.config import Settings
 from judge_router.conversation import ConversationError
@@ -38,6 +40,7 @@ ERROR_TYPES = {
     500: "internal_error",
     502: "upstream_error",
     503: "service_unavailable",
+    504: "timeout",
 }
 
 
@@ -137,6 +140,18 @@ def parse_since(since: str | None) -> str | None:
     return moment.astimezone(UTC).isoformat()
 
 
+def caller(request: Request) -> str | None:
+    """The id of the API key that made the request (set by AccessControl), if keys are in use."""
+    key_id: str | None = getattr(request.state, "api_key_id", None)
+    return key_id
+
+
+@asynccontextmanager
+async def deadline(seconds: float) -> AsyncIterator[None]:
+    async with asyncio.timeout(seconds):
+        yield
+
+
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
@@ -190,38 +205,75 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail))
+        message = str(exc.detail)
+        if message == "There was an error parsing the body":  # FastAPI's words for a bad body
+            message = (
+                "request body could not be parsed as JSON (malformed UTF-8, nesting too deep, "
+                "or a number too large)"
+            )
+        return error_response(exc.status_code, message)
+
+    @app.exception_handler(TimeoutError)
+    async def _too_slow(request: Request, exc: TimeoutError) -> JSONResponse:
+        return error_response(
+            504,
+            f"request took longer than server.request_timeout_s ({limits.request_timeout_s} s)",
+            "timeout",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
 
+    limits = settings.server
+
+    def check_message_count(count: int) -> None:
+        if count > limits.max_messages:
+            raise StarletteHTTPException(
+                400, f"{count} messages is more than server.max_messages ({limits.max_messages})"
+            )
+
     @app.post("/route", response_model=RouteAnswer)
-    async def route(body: RouteRequest, engine: EngineDep) -> JSONResponse:
+    async def route(body: RouteRequest, engine: EngineDep, request: Request) -> JSONResponse:
         """Decide the tier and model for a prompt, without calling the model."""
-        answer = await engine.route(body.message_dicts(), body.tier, body.metadata)
+        messages = body.message_dicts()
+        check_message_count(len(messages))
+        async with deadline(limits.request_timeout_s):
+            answer = await engine.route(
+                messages, body.tier, body.metadata, api_key_id=caller(request)
+            )
         return JSONResponse(answer.model_dump(mode="json"))
 
-    async def proxied(body: ChatCompletionRequest, proxy: Proxy, endpoint: str) -> Response:
+    async def proxied(
+        body: ChatCompletionRequest, proxy: Proxy, endpoint: str, request: Request
+    ) -> Response:
         messages = body.message_dicts()
-        decision = await proxy.decide(body.model, body.tier, messages, body.metadata)
+        check_message_count(len(messages))
         params = body.provider_params()
-        if body.stream:
-            chunks, headers = await proxy.stream(params, decision, endpoint)
-            return ClosingStreamingResponse(chunks, media_type="text/event-stream", headers=headers)
-        answer, headers = await proxy.complete(params, decision, endpoint)
+        async with deadline(limits.request_timeout_s):
+            decision = await proxy.decide(
+                body.model, body.tier, messages, body.metadata, caller(request)
+            )
+            if body.stream:  # the deadline covers the stream until its first chunk
+                chunks, headers = await proxy.stream(params, decision, endpoint)
+                return ClosingStreamingResponse(
+                    chunks, media_type="text/event-stream", headers=headers
+                )
+            answer, headers = await proxy.complete(params, decision, endpoint)
         return JSONResponse(answer, headers=headers)
 
     @app.post("/complete")
-    async def complete(body: ChatCompletionRequest, proxy: ProxyDep) -> Response:
+    async def complete(body: ChatCompletionRequest, proxy: ProxyDep, request: Request) -> Response:
         """Route by difficulty, then call the chosen model (with fallbacks); streams when asked."""
-        return await proxied(body, proxy, "complete")
+        return await proxied(body, proxy, "complete", request)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest, proxy: ProxyDep) -> Response:
+    async def chat_completions(
+        body: ChatCompletionRequest, proxy: ProxyDep, request: Request
+    ) -> Response:
         """OpenAI-compatible: model "auto" routes, "auto:TIER" forces, a configured name passes."""
-        return await proxied(body, proxy, "chat")
+        return await proxied(body, proxy, "chat", request)
 
     @app.get("/v1/models")
     async def models(proxy: ProxyDep) -> dict[str, Any]:
@@ -254,6 +306,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         llm_ready = judge.calls_llm
         return {
             "status": "ok" if cache_ok and ledger_ok else "degraded",
+            "open_circuits": {
+                "judge": judge.breaker.open_circuits(),
+                "models": engine.completions.breaker.open_circuits(),
+            },
             "judge": {
                 "model": settings.judge.model,
                 "mode": "llm" if llm_ready else "heuristic",
@@ -275,7 +331,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             },
         }
 
+    # Starlette runs the last-added middleware first: access control, then the body limit.
     app.add_middleware(BodySizeLimit, limit=settings.server.max_body_bytes)
+    app.add_middleware(AccessControl, server=settings.server)
     return app
 
 

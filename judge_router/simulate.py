@@ -107,7 +107,7 @@ def simulate(mix: Mix, template_tokens: int, lookup: PriceLookup | None = None) 
     )
     judged_share = 1 - mix.cache_hit_rate
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for kind in mix.types:
         requests = mix.requests_per_month * kind.share
         price_in, price_out = tier_prices[kind.tier]
@@ -126,9 +126,9 @@ def simulate(mix: Mix, template_tokens: int, lookup: PriceLookup | None = None) 
                 * (judge_tokens * judge_in + mix.judge.output_tokens * judge_out),
             }
         )
-    before = sum(r["before_usd"] for r in rows)
-    after = sum(r["after_usd"] for r in rows)
-    judge = sum(r["judge_usd"] for r in rows)
+    before: float = sum(r["before_usd"] for r in rows)
+    after: float = sum(r["after_usd"] for r in rows)
+    judge: float = sum(r["judge_usd"] for r in rows)
     return {
         "requests_per_month": mix.requests_per_month,
         "types": rows,

@@ -62,6 +62,8 @@ class Decision(BaseModel):
     models: list[str] = Field(min_length=1)
     prompt_tokens: int
     metadata: dict[str, Any] | None = None
+    api_key_id: str | None = None  # which service key asked (its id, never the secret)
+    prompt_text: str | None = None  # only when ledger.store_prompts is on
 
     @property
     def tier(self) -> Tier:
