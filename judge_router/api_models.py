@@ -26,6 +26,13 @@ class ChatMessage(BaseModel):
     role: Role
     content: str | list[ContentPart] | None = None
 
+    @model_validator(mode="after")
+    def _content_where_required(self) -> ChatMessage:
+        # As in OpenAI's API: only assistant messages (which may carry tool calls) may omit it.
+        if self.content is None and self.role not in ("assistant", "function"):
+            raise ValueError(f"`content` is required for a {self.role} message")
+        return self
+
 
 class RouteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -91,7 +98,11 @@ class ChatCompletionRequest(BaseModel):
     service_tier: str | None = None
 
     def message_dicts(self) -> list[dict[str, Any]]:
-        return [message.model_dump(exclude_none=True) for message in self.messages]
+        # `content` stays even when null: providers (and litellm) expect the key on every message.
+        return [
+            {**message.model_dump(exclude_none=True), "content": message.model_dump()["content"]}
+            for message in self.messages
+        ]
 
     def provider_params(self) -> dict[str, Any]:
         """What goes to the provider: the OpenAI parameters that were set, messages included."""

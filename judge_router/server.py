@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judge_router.access import AccessControl
@@ -42,6 +44,60 @@ ERROR_TYPES = {
     503: "service_unavailable",
     504: "timeout",
 }
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    attempts: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: OpenAI's error shape."""
+
+    error: ErrorDetail
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody, "description": ERROR_TYPES[code]} for code in codes}
+
+
+# Errors any endpoint can answer (access control and the body limit run before routing).
+COMMON_ERRORS = (401, 403, 404, 405, 413, 429, 500)
+ROUTE_ERRORS = _errors(*COMMON_ERRORS, 400, 504)
+PROXY_ERRORS = _errors(*COMMON_ERRORS, 400, 502, 504)
+READ_ERRORS = _errors(*COMMON_ERRORS)
+COMPLETION_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "chat.completion JSON with a `router` object, or SSE chunks when streaming",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+METRICS_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}}
+}
+
+
+def without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents 422 for invalid bodies; this service answers 400 (as OpenAI does)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
 
 
 def error_response(status: int, message: str, error_type: str | None = None) -> JSONResponse:
@@ -184,6 +240,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.openapi = without_422(app)  # type: ignore[method-assign]
     app.state.engine = built
     app.state.proxy = Proxy(built)
     app.state.settings = settings
@@ -211,7 +268,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "request body could not be parsed as JSON (malformed UTF-8, nesting too deep, "
                 "or a number too large)"
             )
-        return error_response(exc.status_code, message)
+        response = error_response(exc.status_code, message)
+        response.headers.update(exc.headers or {})  # e.g. Allow on 405
+        return response
 
     @app.exception_handler(TimeoutError)
     async def _too_slow(request: Request, exc: TimeoutError) -> JSONResponse:
@@ -234,7 +293,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 400, f"{count} messages is more than server.max_messages ({limits.max_messages})"
             )
 
-    @app.post("/route", response_model=RouteAnswer)
+    @app.post("/route", response_model=RouteAnswer, responses=ROUTE_ERRORS)
     async def route(body: RouteRequest, engine: EngineDep, request: Request) -> JSONResponse:
         """Decide the tier and model for a prompt, without calling the model."""
         messages = body.message_dicts()
@@ -263,19 +322,19 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             answer, headers = await proxy.complete(params, decision, endpoint)
         return JSONResponse(answer, headers=headers)
 
-    @app.post("/complete")
+    @app.post("/complete", responses={**COMPLETION_CONTENT, **PROXY_ERRORS})
     async def complete(body: ChatCompletionRequest, proxy: ProxyDep, request: Request) -> Response:
         """Route by difficulty, then call the chosen model (with fallbacks); streams when asked."""
         return await proxied(body, proxy, "complete", request)
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses={**COMPLETION_CONTENT, **PROXY_ERRORS})
     async def chat_completions(
         body: ChatCompletionRequest, proxy: ProxyDep, request: Request
     ) -> Response:
         """OpenAI-compatible: model "auto" routes, "auto:TIER" forces, a configured name passes."""
         return await proxied(body, proxy, "chat", request)
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", responses=READ_ERRORS)
     async def models(proxy: ProxyDep) -> dict[str, Any]:
         """The model names /v1/chat/completions accepts."""
         return {
@@ -286,17 +345,20 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             ],
         }
 
-    @app.get("/stats")
+    @app.get("/stats", responses=_errors(*COMMON_ERRORS, 400))
     async def stats(engine: EngineDep, since: str | None = None) -> dict[str, Any]:
         """Spend and savings from the ledger: totals, by source, tier, model and day."""
         return engine.ledger.summary(parse_since(since))
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **READ_ERRORS},
+    )
     async def metrics(engine: EngineDep) -> Response:
         """Prometheus metrics."""
         return Response(engine.telemetry.exposition(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses=_errors(404, 405, 500))
     async def healthz(engine: EngineDep) -> dict[str, Any]:
         """Whether the judge can be called as configured, and the cache and ledger are writable."""
         cache_ok = engine.cache.writable() if settings.cache.enabled else True
