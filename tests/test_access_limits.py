@@ -1,0 +1,193 @@
+"""API keys, admin paths, rate limits, message and time limits, and circuit breakers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from click.testing import CliRunner
+
+from judge_router.access import RateLimiter
+from judge_router.breaker import CircuitBreaker
+from judge_router.cli import main
+from judge_router.config import Settings
+from judge_router.engine import Engine
+from judge_router.server import create_app
+
+from fakes import fake_upstream, verdict_reply
+
+USER_KEY = "user-key-0123456789abcdef"
+ADMIN_KEY = "admin-key-0123456789abcdef"
+KEYS = [{"id": "team-a", "key": USER_KEY}, {"id": "ops", "key": ADMIN_KEY, "admin": True}]
+ASK = {"messages": [{"role": "user", "content": "Summarise the design doc."}]}
+
+
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Engine]]:
+    engine = Engine(settings)
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client, engine
+    engine.close()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+async def test_keys_are_required_everywhere_but_healthz(
+    make_settings: Callable[..., Settings], judge_route: respx.Route
+) -> None:
+    async with app_client(make_settings(server={"api_keys": KEYS})) as (client, engine):
+        assert (await client.get("/healthz")).status_code == 200
+        for headers in ({}, bearer("wrong-key-0123456789abcdef"), {"authorization": USER_KEY}):
+            denied = await client.post("/route", json={"prompt": "hi"}, headers=headers)
+            assert denied.status_code == 401
+            assert denied.json()["error"]["type"] == "authentication_error"
+        models = await client.get("/v1/models")
+        assert models.status_code == 401
+        allowed = await client.post("/route", json={"prompt": "hi"}, headers=bearer(USER_KEY))
+        assert allowed.status_code == 200
+        rows = engine.ledger.rows()
+    assert [row["api_key_id"] for row in rows] == ["team-a"]
+    assert judge_route.call_count == 1  # refused requests never reached the judge
+
+
+async def test_admin_paths_need_an_admin_key(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with app_client(make_settings(server={"api_keys": KEYS})) as (client, _):
+        for path in ("/stats", "/metrics"):
+            forbidden = await client.get(path, headers=bearer(USER_KEY))
+            assert forbidden.status_code == 403
+            assert forbidden.json()["error"]["type"] == "permission_error"
+            assert (await client.get(path, headers=bearer(ADMIN_KEY))).status_code == 200
+
+
+def test_key_from_a_missing_environment_variable_is_a_config_error(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JR_TEST_KEY", raising=False)
+    with pytest.raises(ValueError, match="JR_TEST_KEY"):
+        make_settings(server={"api_keys": [{"id": "a", "key": "os.environ/JR_TEST_KEY"}]})
+    monkeypatch.setenv("JR_TEST_KEY", USER_KEY)
+    settings = make_settings(server={"api_keys": [{"id": "a", "key": "os.environ/JR_TEST_KEY"}]})
+    assert settings.server.api_keys[0].key == USER_KEY
+
+
+def test_serve_refuses_a_public_address_without_keys(tmp_path: Any) -> None:
+    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "1"])
+    assert result.exit_code == 1
+    assert (
+        "refusing to listen on 0.0.0.0" in result.output and "--insecure-no-auth" in result.output
+    )
+
+
+async def test_rate_limit_answers_429_with_retry_after(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(
+        judge={"model": "heuristic"},
+        server={"api_keys": KEYS, "rate_limit_per_minute": 2},
+    )
+    async with app_client(settings) as (client, _):
+        statuses = [
+            (
+                await client.post("/route", json={"prompt": "hi"}, headers=bearer(USER_KEY))
+            ).status_code
+            for _ in range(3)
+        ]
+        limited = await client.post("/route", json={"prompt": "hi"}, headers=bearer(USER_KEY))
+        other_key = await client.post("/route", json={"prompt": "hi"}, headers=bearer(ADMIN_KEY))
+    assert statuses == [200, 200, 429]
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert limited.json()["error"]["type"] == "rate_limit_error"
+    assert other_key.status_code == 200  # limits are per key
+
+
+def test_rate_limiter_refills_over_time() -> None:
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, clock=lambda: now[0])
+    assert all(limiter.take("k") == 0 for _ in range(60))
+    assert limiter.take("k") == pytest.approx(1.0)
+    now[0] += 1.0
+    assert limiter.take("k") == 0
+
+
+async def test_message_count_limit(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(judge={"model": "heuristic"}, server={"max_messages": 3})
+    async with app_client(settings) as (client, _):
+        many = [{"role": "user", "content": "x"}] * 4
+        response = await client.post("/route", json={"messages": many})
+    assert response.status_code == 400
+    assert "server.max_messages (3)" in response.json()["error"]["message"]
+
+
+async def test_request_deadline_answers_504(
+    make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
+) -> None:
+    never = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    respx_mock.post("http://127.0.0.1:9/upstream/v1/chat/completions").mock(side_effect=hang)
+    settings = make_settings(judge={"model": "heuristic"}, server={"request_timeout_s": 0.2})
+    async with app_client(settings) as (client, _):
+        response = await client.post("/complete", json={**ASK, "tier": "low"})
+    assert response.status_code == 504
+    assert "server.request_timeout_s" in response.json()["error"]["message"]
+
+
+def test_breaker_opens_after_consecutive_failures_and_half_opens() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(failures=2, cooldown_s=10, clock=lambda: now[0])
+    breaker.failure("m")
+    assert breaker.allows("m")
+    breaker.failure("m")
+    assert not breaker.allows("m") and breaker.open_circuits() == {"m": 10}
+    now[0] += 10
+    assert breaker.allows("m")  # half-open: one try
+    breaker.failure("m")
+    assert not breaker.allows("m")
+    now[0] += 10
+    breaker.success("m")
+    assert breaker.allows("m") and breaker.open_circuits() == {}
+
+
+async def test_failing_model_is_skipped_once_its_circuit_opens(
+    make_settings: Callable[..., Settings], respx_mock: respx.MockRouter, judge_route: respx.Route
+) -> None:
+    judge_route.mock(return_value=verdict_reply(tier="high"))
+    failing = httpx.Response(500, json={"error": {"message": "down"}})
+    upstream = fake_upstream(respx_mock, {"big-a": failing})
+    settings = make_settings(routing={"circuit_breaker": {"failures": 2, "cooldown_s": 300}})
+    async with app_client(settings) as (client, _):
+        for _ in range(3):
+            answer = (await client.post("/complete", json=ASK)).json()["router"]
+        health = (await client.get("/healthz")).json()
+    tried = [call.request.content for call in upstream.calls]
+    assert sum(b'"big-a"' in body for body in tried) == 2  # the third request skipped it
+    assert answer["model"] == "openai/big-b"
+    assert answer["attempts"][0]["error"].startswith("skipped: circuit open")
+    assert "openai/big-a" in health["open_circuits"]["models"]
+
+
+async def test_failing_judge_is_skipped_once_its_circuit_opens(
+    make_settings: Callable[..., Settings], judge_route: respx.Route
+) -> None:
+    judge_route.mock(return_value=httpx.Response(503, json={"error": {"message": "down"}}))
+    settings = make_settings(judge={"circuit_breaker": {"failures": 2, "cooldown_s": 300}})
+    async with app_client(settings) as (client, engine):
+        for index in range(4):
+            await client.post("/route", json={"prompt": f"question {index}"})
+        rows = engine.ledger.rows()
+    assert judge_route.call_count == 2
+    assert [row["source"] for row in rows] == ["heuristic"] * 4
+    assert rows[-1]["judge_error"].startswith("circuit_open")
