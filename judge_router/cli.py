@@ -218,5 +218,10 @@ def _print_mapping(title: str, data: dict[str, Any]) -> None:
     Console().print(table)
 
 
+from judge_router.cli_eval import eval_command  # noqa: E402
+
+main.add_command(eval_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,74 @@
+"""Run a judge over labelled rows with bounded concurrency; one row's failure never stops the run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from judge_router.dataset_rows import EvalRow
+from judge_router.tiers import Decision, Tier
+
+Decide = Callable[[Sequence[dict[str, Any]]], Awaitable[Decision]]
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """What the judge said about one row. `error` set means no verdict at all (the row is left out
+    of the metrics); `judge_error` set means the judge failed and `judge.on_failure` answered."""
+
+    row: EvalRow
+    prompt_tokens: int | None = None
+    verdict: Tier | None = None
+    source: str | None = None
+    reason: str = ""
+    cached: bool = False
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0  # the judge's own latency; 0 for cached verdicts
+    judge_error: str | None = None
+    error: str | None = None
+
+    @property
+    def judged(self) -> bool:
+        return self.verdict is not None
+
+
+async def judge_row(row: EvalRow, decide: Decide) -> RowResult:
+    try:
+        decision = await decide(row.messages)
+    except Exception as exc:  # a row the judge cannot take is reported, not fatal to the run
+        return RowResult(row=row, error=f"{type(exc).__name__}: {exc}"[:300])
+    verdict = decision.verdict
+    return RowResult(
+        row=row,
+        prompt_tokens=decision.prompt_tokens,  # the whole conversation's, before truncation
+        verdict=verdict.tier,
+        source=verdict.source.value,
+        reason=verdict.reason,
+        cached=decision.cached,
+        cost_usd=verdict.cost_usd,
+        latency_ms=verdict.latency_ms,
+        judge_error=verdict.judge_error,
+    )
+
+
+async def evaluate(
+    rows: Sequence[EvalRow],
+    decide: Decide,
+    concurrency: int = 8,
+    on_row_done: Callable[[RowResult], None] | None = None,
+) -> list[RowResult]:
+    """Judge every row, at most `concurrency` at a time; results come back in the rows' order."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(row: EvalRow) -> RowResult:
+        async with gate:
+            result = await judge_row(row, decide)
+        if on_row_done is not None:
+            on_row_done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(row) for row in rows)))

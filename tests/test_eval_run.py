@@ -1,0 +1,96 @@
+"""The eval runner: bounded concurrency, order kept, and a row that fails is reported, not fatal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from judge_router.config import Settings
+from judge_router.dataset_rows import Dataset, EvalRow
+from judge_router.engine import Engine
+from judge_router.eval_report import build_report, row_records
+from judge_router.evaluate import evaluate
+from judge_router.tiers import Decision, Source, Tier, Verdict
+
+
+def _rows(n: int) -> list[EvalRow]:
+    tiers = (Tier.LOW, Tier.MEDIUM, Tier.HIGH)
+    return [
+        EvalRow(
+            id=f"r{i}", messages=[{"role": "user", "content": f"prompt {i}"}], tier=tiers[i % 3]
+        )
+        for i in range(n)
+    ]
+
+
+class FakeDecide:
+    """Answers "medium" after a short wait, remembering how many calls ran at once."""
+
+    def __init__(self, fail_on: str | None = None):
+        self.running = 0
+        self.most = 0
+        self.fail_on = fail_on
+
+    async def __call__(self, messages: Sequence[dict[str, Any]]) -> Decision:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(0.001)
+            if messages[0]["content"] == self.fail_on:
+                raise RuntimeError("judge exploded")
+            verdict = Verdict(
+                tier=Tier.MEDIUM, reason="fake", source=Source.LLM, cost_usd=0.5, latency_ms=2.0
+            )
+            return Decision(
+                request_id="x", prompt_hash="h", verdict=verdict, cached=False, models=["m"],
+                prompt_tokens=2,
+            )  # fmt: skip
+        finally:
+            self.running -= 1
+
+
+async def test_concurrency_is_bounded_and_order_kept() -> None:
+    decide = FakeDecide()
+    done: list[str] = []
+    results = await evaluate(
+        _rows(12), decide, concurrency=3, on_row_done=lambda r: done.append(r.row.id)
+    )
+    assert decide.most == 3
+    assert [r.row.id for r in results] == [f"r{i}" for i in range(12)]
+    assert sorted(done) == sorted(r.row.id for r in results)
+    assert all(r.verdict is Tier.MEDIUM and r.prompt_tokens == 2 for r in results)
+    with pytest.raises(ValueError):
+        await evaluate(_rows(1), decide, concurrency=0)
+
+
+async def test_a_row_that_fails_is_marked_and_left_out_of_the_metrics() -> None:
+    rows = _rows(4)
+    results = await evaluate(rows, FakeDecide(fail_on="prompt 1"), concurrency=2)
+    failed = results[1]
+    assert failed.verdict is None and failed.error == "RuntimeError: judge exploded"
+    report = build_report(Dataset(Path("d.jsonl"), "jsonl", rows), results, "fake", 1.0)
+    assert report["judged_rows"] == 3
+    assert report["row_errors"] == [{"id": "r1", "error": "RuntimeError: judge exploded"}]
+    assert report["verdicts"]["judge"]["n"] == 3
+    assert report["operations"]["judge_spend_usd"] == pytest.approx(1.5)
+    assert report["operations"]["latency_ms"] == {"p50": 2.0, "p95": 2.0}
+    records = row_records(results)
+    assert records[1]["error"] == "RuntimeError: judge exploded" and records[1]["verdict"] == ""
+    assert [r["length_tier"] for r in records].count("") == 1
+
+
+async def test_real_router_marks_unusable_messages_as_a_row_error(
+    make_settings: Callable[..., Settings],
+) -> None:
+    engine = Engine(make_settings(judge={"model": "heuristic"}))
+    bad = EvalRow(id="bad", messages=[{"role": "wizard", "content": "x"}], tier=Tier.LOW)
+    try:
+        bad_result, good_result = await evaluate([bad, *_rows(1)], engine.router.decide)
+    finally:
+        engine.close()
+    assert bad_result.error is not None and "messages[0].role is 'wizard'" in bad_result.error
+    assert good_result.source == "heuristic" and good_result.prompt_tokens
