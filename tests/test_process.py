@@ -1,0 +1,170 @@
+"""The real service as a process: SIGKILL loses no answered row, SIGTERM drains, workers share safely."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from test_live_server import clean_env, free_port
+
+from judge_router.fake_upstream import FakeUpstream
+
+from fakes import settings_data
+
+STARTUP_DEADLINE_S = 60
+
+
+def start_server(config: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = (tmp_path / f"server-{port}.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "judge_router.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra,
+        ],  # fmt: skip
+        env=clean_env(tmp_path),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # so that a kill reaches every worker
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
+    while True:
+        assert process.poll() is None, (tmp_path / f"server-{port}.log").read_text()
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)  # polling for readiness, bounded by the deadline
+
+
+def write_config(tmp_path: Path, upstream: FakeUpstream) -> Path:
+    data = settings_data(tmp_path)
+    data["judge"]["model"] = "openai/fake-judge"
+    for entries in [[data["judge"]], *data["tiers"].values()]:
+        for entry in entries:
+            entry["litellm_params"]["api_base"] = upstream.base_url
+    data["tiers"]["medium"][0]["model"] = "openai/slow-1500-mid"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+def ledger_ids(tmp_path: Path) -> list[str]:
+    conn = sqlite3.connect(tmp_path / "ledger.sqlite")
+    try:
+        return [row[0] for row in conn.execute("SELECT request_id FROM decisions")]
+    finally:
+        conn.close()
+
+
+def test_sigkill_loses_no_row_of_an_answered_request(tmp_path: Path) -> None:
+    with FakeUpstream() as upstream:
+        process, base = start_server(write_config(tmp_path, upstream), tmp_path)
+        answered: list[str] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(worker: int) -> None:
+            with httpx.Client(timeout=5) as http:
+                for index in range(400):  # bounded: the kill comes long before the end
+                    if stop.is_set():
+                        return
+                    body: dict[str, Any] = {"prompt": f"q{worker}-{index % 7}", "tier": "low"}
+                    path = "/route" if index % 2 else "/complete"
+                    if path == "/complete":
+                        body = {"messages": [{"role": "user", "content": body["prompt"]}],
+                                "tier": "low"}  # fmt: skip
+                    try:
+                        response = http.post(base + path, json=body)
+                    except httpx.TransportError:
+                        return
+                    if response.status_code == 200:
+                        request_id = (
+                            response.headers.get("x-judge-router-request-id")
+                            or (response.json()["request_id"])
+                        )
+                        with lock:
+                            answered.append(request_id)
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(client, worker) for worker in range(4)]
+            deadline = time.monotonic() + 30
+            while len(answered) < 150 and time.monotonic() < deadline:
+                time.sleep(0.01)  # waiting for load to build up, bounded by the deadline
+            os.killpg(process.pid, signal.SIGKILL)
+            stop.set()
+            for future in futures:
+                future.result()
+        process.wait(timeout=10)
+    assert len(answered) >= 150
+    missing = set(answered) - set(ledger_ids(tmp_path))
+    assert not missing, f"{len(missing)} answered requests have no ledger row"
+
+
+def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
+    with FakeUpstream() as upstream:
+        process, base = start_server(write_config(tmp_path, upstream), tmp_path)
+        result: dict[str, Any] = {}
+
+        def slow_request() -> None:
+            body = {"messages": [{"role": "user", "content": "wait for me"}], "tier": "medium"}
+            result["response"] = httpx.post(f"{base}/complete", json=body, timeout=20)
+
+        thread = threading.Thread(target=slow_request)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not any("slow-1500" in str(r.body) for r in upstream.requests):
+            assert time.monotonic() < deadline, "the request never reached the provider"
+            time.sleep(0.01)  # until the request is in flight, bounded by the deadline
+        process.send_signal(signal.SIGTERM)
+        thread.join(timeout=20)
+        # uvicorn finishes the shutdown, then re-raises SIGTERM so the exit status reports it.
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    response = result["response"]
+    assert response.status_code == 200
+    assert response.headers["x-judge-router-request-id"] in ledger_ids(tmp_path)
+
+
+def test_workers_share_cache_and_ledger(tmp_path: Path) -> None:
+    with FakeUpstream() as upstream:
+        config = write_config(tmp_path, upstream)
+        process, base = start_server(config, tmp_path, "--workers", "2")
+        prompts = [f"distinct prompt number {n} [[tier:low]]" for n in range(5)]
+        try:
+            with ThreadPoolExecutor(16) as pool:
+                responses = list(pool.map(
+                    lambda i: httpx.post(f"{base}/route", json={"prompt": prompts[i % 5]}, timeout=20),
+                    range(60),
+                ))  # fmt: skip
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        judge_calls = [r for r in upstream.requests if "fake-judge" in str(r.body)]
+    assert all(r.status_code == 200 for r in responses)
+    ids = [r.json()["request_id"] for r in responses]
+    rows = ledger_ids(tmp_path)
+    assert sorted(rows) == sorted(ids) and len(set(rows)) == 60  # none lost, none doubled
+    assert 5 <= len(judge_calls) <= 10  # at most one judge call per prompt per worker
+    assert all(r.json()["tier"] == "low" for r in responses)
