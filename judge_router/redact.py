@@ -45,8 +45,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+# Loggers with handlers of their own (they do not only propagate to the root logger).
+_OWN_HANDLERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "uvicorn", "uvicorn.error")
+
+
 def install_log_redaction(redactor: Redactor) -> None:
-    """Attach the filter to every handler of the root logger (CLI and server entry points)."""
+    """Attach the filter to every handler that may print our or litellm's messages."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     log_filter = RedactingFilter(redactor)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(log_filter)
+    for name in ("", *_OWN_HANDLERS):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(log_filter)

@@ -402,5 +402,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """App factory for `uvicorn --factory` and multi-worker serving: config from $JUDGE_ROUTER_CONFIG."""
     from judge_router.config import load_settings
+    from judge_router.redact import Redactor, install_log_redaction
 
-    return create_app(load_settings())
+    settings = load_settings()
+    install_log_redaction(Redactor(settings.secrets()))  # each worker process configures its own
+    return create_app(settings)
