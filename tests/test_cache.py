@@ -130,3 +130,20 @@ def test_unwritable_cache_directory_degrades_to_no_cache(tmp_path: Path) -> None
     cache.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
     assert cache.get("k") is None
     assert not cache.writable()
+
+
+async def test_corrupt_cache_keeps_routing_and_reports_degraded(
+    make_settings: Callable[..., Settings], judge_route: respx.Route, tmp_path: Path
+) -> None:
+    broken = tmp_path / "corrupt-cache"
+    broken.mkdir()
+    (broken / "cache.db").write_bytes(b"this is not an sqlite database" * 100)
+    engine = Engine(make_settings(cache={"dir": str(broken)}))
+    try:
+        first = await engine.route(PROMPT)
+        second = await engine.route(PROMPT)
+    finally:
+        engine.close()
+    assert not engine.cache.available and engine.cache.errors >= 1
+    assert (first.source, second.source) == (Source.LLM, Source.LLM)  # judged every time
+    assert judge_route.call_count == 2
