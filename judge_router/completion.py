@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 # Use litellm's bundled price map: fetching it at import needs the network and retries noisily.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -20,6 +20,8 @@ from judge_router.redact import Redactor  # noqa: E402
 litellm.suppress_debug_info = True
 # httpx for every provider (not aiohttp): one transport to reason about, and the one respx can fake.
 litellm.disable_aiohttp_transport = True
+
+T = TypeVar("T")
 
 
 class UpstreamError(Exception):
@@ -171,9 +173,10 @@ class Proxying:
             **entry.litellm_params.call_kwargs(),
         }
 
-    async def complete(
-        self, chain: list[str], params: dict[str, Any], timeout_s: float
-    ) -> Completed:
+    async def _first_success(
+        self, chain: list[str], params: dict[str, Any], call: Callable[[str], Awaitable[T]]
+    ) -> tuple[str, T, list[Attempt]]:
+        """Run `call(model)` down the chain until one succeeds; AllAttemptsFailed if none does."""
         attempts: list[Attempt] = []
         for model, skip in self._usable(chain):
             if skip:
@@ -183,61 +186,60 @@ class Proxying:
             attempts.append(attempt)
             started = time.perf_counter()
             try:
-                response = await litellm.acompletion(**self._call_kwargs(model, params, timeout_s))
+                result = await call(model)
             except Exception as exc:
                 self._failed(attempt, exc, started)
                 continue
             self.breaker.success(model)
             attempt.latency_ms = (time.perf_counter() - started) * 1000
-            usage = getattr(response, "usage", None)
-            return Completed(
-                model=model,
-                response=response.model_dump(),
-                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                attempts=attempts,
-                latency_ms=attempt.latency_ms,
-            )
+            return model, result, attempts
         raise AllAttemptsFailed(attempts)
+
+    async def complete(
+        self, chain: list[str], params: dict[str, Any], timeout_s: float
+    ) -> Completed:
+        async def call(model: str) -> Any:
+            return await litellm.acompletion(**self._call_kwargs(model, params, timeout_s))
+
+        model, response, attempts = await self._first_success(chain, params, call)
+        usage = getattr(response, "usage", None)
+        return Completed(
+            model=model,
+            response=response.model_dump(),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            attempts=attempts,
+            latency_ms=attempts[-1].latency_ms,
+        )
 
     async def stream(
         self, chain: list[str], params: dict[str, Any], timeout_s: float
     ) -> StreamStarted:
         """Open a stream on the first model that sends a first chunk (fallback happens only here)."""
-        attempts: list[Attempt] = []
         stream_params = {**params, "stream": True}
         options = dict(stream_params.get("stream_options") or {})
         options["include_usage"] = True  # needed to price the answer; stripped for the client below
         stream_params["stream_options"] = options
-        for model, skip in self._usable(chain):
-            if skip:
-                attempts.append(self._skipped(model))
-                continue
-            attempt = Attempt(model=model, dropped_params=dropped_params(model, params) or None)
-            attempts.append(attempt)
-            started = time.perf_counter()
+
+        async def call(model: str) -> tuple[AsyncIterator[Any], Any]:
+            response = await litellm.acompletion(
+                **self._call_kwargs(model, stream_params, timeout_s)
+            )
+            iterator = response.__aiter__()
             try:
-                response = await litellm.acompletion(
-                    **self._call_kwargs(model, stream_params, timeout_s)
-                )
-                iterator = response.__aiter__()
                 first = await iterator.__anext__()
             except StopAsyncIteration:
-                self._failed(attempt, RuntimeError("the stream ended before any chunk"), started)
-                continue
-            except Exception as exc:
-                self._failed(attempt, exc, started)
-                continue
-            self.breaker.success(model)
-            attempt.latency_ms = (time.perf_counter() - started) * 1000
-            return StreamStarted(
-                model=model,
-                first_chunk=first.model_dump(exclude_none=True),
-                chunks=_dumped(iterator),
-                attempts=attempts,
-                first_chunk_ms=attempt.latency_ms,
-            )
-        raise AllAttemptsFailed(attempts)
+                raise RuntimeError("the stream ended before any chunk") from None
+            return iterator, first
+
+        model, (iterator, first), attempts = await self._first_success(chain, params, call)
+        return StreamStarted(
+            model=model,
+            first_chunk=first.model_dump(exclude_none=True),
+            chunks=_dumped(iterator),
+            attempts=attempts,
+            first_chunk_ms=attempts[-1].latency_ms,
+        )
 
 
 async def _dumped(iterator: AsyncIterator[Any]) -> AsyncIterator[dict[str, Any]]:

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,62 +10,9 @@ import yaml
 from judge_router.fake_upstream import FakeUpstream
 
 from fakes import settings_data
+from servers import clean_env, running_server
 
 EXAMPLE = Path(__file__).parent.parent / "judge-router.example.yaml"
-STARTUP_DEADLINE_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def running_server(config: Path, env: dict[str, str], log: Path) -> Iterator[str]:
-    port = free_port()
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "judge_router.cli",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],  # fmt: skip
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + STARTUP_DEADLINE_S
-            while True:
-                assert process.poll() is None, log.read_text()
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "server did not start:\n" + log.read_text()
-                time.sleep(0.1)  # polling for readiness, bounded by the deadline above
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
-
-
-def clean_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["JUDGE_ROUTER_CACHE__DIR"] = str(tmp_path / "cache")
-    env["JUDGE_ROUTER_LEDGER__PATH"] = str(tmp_path / "ledger.sqlite")
-    return env
 
 
 def test_example_config_serves_with_no_keys_and_says_what_is_missing(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,48 +14,15 @@ from typing import Any
 
 import httpx
 import yaml
-from test_live_server import clean_env, free_port
 
 from judge_router.fake_upstream import FakeUpstream
 
 from fakes import settings_data
+from servers import clean_env, start_server
 
-STARTUP_DEADLINE_S = 60
 
-
-def start_server(config: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (tmp_path / f"server-{port}.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "judge_router.cli",
-            "serve",
-            "--config",
-            str(config),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *extra,
-        ],  # fmt: skip
-        env=clean_env(tmp_path),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # so that a kill reaches every worker
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while True:
-        assert process.poll() is None, (tmp_path / f"server-{port}.log").read_text()
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)  # polling for readiness, bounded by the deadline
+def start(config: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    return start_server(config, clean_env(tmp_path), tmp_path / "server.log", *extra)
 
 
 def write_config(tmp_path: Path, upstream: FakeUpstream) -> Path:
@@ -81,7 +47,7 @@ def ledger_ids(tmp_path: Path) -> list[str]:
 
 def test_sigkill_loses_no_row_of_an_answered_request(tmp_path: Path) -> None:
     with FakeUpstream() as upstream:
-        process, base = start_server(write_config(tmp_path, upstream), tmp_path)
+        process, base = start(write_config(tmp_path, upstream), tmp_path)
         answered: list[str] = []
         lock = threading.Lock()
         stop = threading.Event()
@@ -125,7 +91,7 @@ def test_sigkill_loses_no_row_of_an_answered_request(tmp_path: Path) -> None:
 
 def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
     with FakeUpstream() as upstream:
-        process, base = start_server(write_config(tmp_path, upstream), tmp_path)
+        process, base = start(write_config(tmp_path, upstream), tmp_path)
         result: dict[str, Any] = {}
 
         def slow_request() -> None:
@@ -150,7 +116,7 @@ def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
 def test_workers_share_cache_and_ledger(tmp_path: Path) -> None:
     with FakeUpstream() as upstream:
         config = write_config(tmp_path, upstream)
-        process, base = start_server(config, tmp_path, "--workers", "2")
+        process, base = start(config, tmp_path, "--workers", "2")
         prompts = [f"distinct prompt number {n} [[tier:low]]" for n in range(5)]
         try:
             with ThreadPoolExecutor(16) as pool:
