@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from judge_router.tokens import count_tokens, cut_middle
+from judge_router.tokens import cut_middle, encode
 
 KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 EARLIER_TURNS_ROLE = "earlier turns (shortened)"
@@ -89,7 +89,8 @@ def judged_view(turns: Sequence[Turn], max_tokens: int) -> JudgedView:
     Anything cut loses its middle, not its ends: the head (instructions) and the tail (the latest
     context) say most about what is being asked.
     """
-    counts = [count_tokens(turn.text) for turn in turns]
+    encoded = [encode(turn.text) for turn in turns]
+    counts = [len(tokens) for tokens in encoded]
     total = sum(counts)
     if total <= max_tokens:
         return JudgedView(tuple(turns), total, total, truncated=False)
@@ -99,7 +100,7 @@ def judged_view(turns: Sequence[Turn], max_tokens: int) -> JudgedView:
     )
     focus = turns[last_user]
     if counts[last_user] >= max_tokens:
-        text, used = cut_middle(focus.text, max_tokens)
+        text, used = cut_middle(focus.text, max_tokens, encoded[last_user])
         return JudgedView((Turn(focus.role, text),), total, used, truncated=True)
 
     budget = max_tokens - counts[last_user]

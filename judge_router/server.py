@@ -208,12 +208,12 @@ async def deadline(seconds: float) -> AsyncIterator[None]:
         yield
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:  # async: no thread-pool hop per request
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_proxy(request: Request) -> Proxy:
+async def get_proxy(request: Request) -> Proxy:
     proxy: Proxy = request.app.state.proxy
     return proxy
 

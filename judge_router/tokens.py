@@ -39,13 +39,19 @@ def count_tokens(text: str) -> int:
     return len(encoding().encode_ordinary(text))
 
 
-def cut_middle(text: str, max_tokens: int) -> tuple[str, int]:
-    """Keep the head and tail of `text` within `max_tokens`; returns (text, tokens it now has)."""
-    if (
-        len(text) <= max_tokens
-    ):  # a token is at least one character: nothing to cut, nothing to count
-        return text, count_tokens(text)
-    tokens = encoding().encode_ordinary(text)
+def encode(text: str) -> list[int]:
+    return encoding().encode_ordinary(text)
+
+
+def cut_middle(text: str, max_tokens: int, tokens: list[int] | None = None) -> tuple[str, int]:
+    """Keep the head and tail of `text` within `max_tokens`; returns (text, tokens it now has).
+
+    Pass `tokens` when the text is already encoded: encoding a long prompt is the expensive part.
+    """
+    if tokens is None:
+        if len(text) <= max_tokens:  # a token is at least one character: nothing to cut
+            return text, count_tokens(text)
+        tokens = encode(text)
     if len(tokens) <= max_tokens:
         return text, len(tokens)
     marker = f"\n[... {len(tokens) - max_tokens} tokens omitted ...]\n"
