@@ -104,8 +104,10 @@ class ChatCompletionRequest(BaseModel):
             for message in self.messages
         ]
 
-    def provider_params(self) -> dict[str, Any]:
-        """What goes to the provider: the OpenAI parameters that were set, messages included."""
-        params = self.model_dump(exclude_none=True, exclude={"model", "tier", "metadata", "stream"})
-        params["messages"] = self.message_dicts()
+    def provider_params(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """What goes to the provider: the OpenAI parameters that were set, and `messages`."""
+        params = self.model_dump(
+            exclude_none=True, exclude={"model", "tier", "metadata", "stream", "messages"}
+        )
+        params["messages"] = messages
         return params
