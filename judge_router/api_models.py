@@ -99,10 +99,12 @@ class ChatCompletionRequest(BaseModel):
 
     def message_dicts(self) -> list[dict[str, Any]]:
         # `content` stays even when null: providers (and litellm) expect the key on every message.
-        return [
-            {**message.model_dump(exclude_none=True), "content": message.model_dump()["content"]}
-            for message in self.messages
-        ]
+        dicts = []
+        for message in self.messages:
+            data = message.model_dump(exclude_none=True)
+            data.setdefault("content", None)
+            dicts.append(data)
+        return dicts
 
     def provider_params(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """What goes to the provider: the OpenAI parameters that were set, and `messages`."""
