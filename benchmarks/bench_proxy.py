@@ -13,30 +13,54 @@ import http.client
 import importlib.metadata
 import itertools
 import json
-import math
 import os
-import platform
 import selectors
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
-HOST = "127.0.0.1"
-SAMPLES = Path(__file__).parent / "samples.jsonl"
+# benchmarks/ is a folder of scripts, not a package: whether run as a script or loaded by path (as
+# the smoke tests do), the shared module is found next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import (  # noqa: E402
+    HOST,
+    close_stream,
+    free_port,
+    http_post,
+    httpx_client,
+    litellm_params,
+    machine_cpu_s,
+    machine_meta,
+    ms,
+    open_stream,
+    percentile,
+    process_cpu_s,
+    read_response,
+    revision,
+    run_async,
+    running,
+    sample_rows,
+    tail,
+    thread_cpu_s,
+    tier_marked,
+    wait_until_ready,
+    write_json,
+    write_yaml,
+    yes,
+)
+
 TARGETS = {"router_overhead_p50_ms": 2.0}
 # ENGINEERING.md "Overhead floor" (same kind of 2-core machine), for comparison only.
 ENGINEERING_FLOOR = {
@@ -54,8 +78,6 @@ PRICES = {
 TIER_MODELS = {"low": "openai/fake-nano", "medium": "openai/fake-mini", "high": "openai/fake-large"}
 PROTOCOL = "BENCH "  # prefix of the lines a litellm worker writes for the orchestrator
 KINDS = ("latency", "throughput", "stream")  # the measured phases, in order
-
-T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,53 +131,6 @@ class Caller(Protocol):
     async def call(self, index: int) -> Sample: ...
 
     async def close(self) -> None: ...
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """User+system CPU seconds of a process (Linux /proc); None where unavailable."""
-    return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
-
-
-def _stat_cpu_s(stat: Path) -> float | None:
-    try:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_s() -> tuple[float, float] | None:
-    """(busy, steal) CPU seconds of all cores since boot (Linux /proc/stat); None where unavailable.
-
-    Busy is user, nice, system, irq and softirq time; steal is time the hypervisor gave another
-    virtual machine, which slows this one down without any process here being busy.
-    """
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-def thread_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds per thread of a process ("main" and "tid-N"); empty off Linux.
-
-    Python 3.11 does not name OS threads, so they are told apart by id: the event loop runs on
-    "main"; the others are the loop's default executor, where litellm.acompletion runs its
-    synchronous set-up for every call.
-    """
-    totals: dict[str, float] = {}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return totals
-    for task in tasks:
-        cpu = _stat_cpu_s(task / "stat")
-        if cpu is not None:
-            totals["main" if task.name == str(pid) else f"tid-{task.name}"] = cpu
-    return totals
 
 
 @dataclasses.dataclass
@@ -229,18 +204,18 @@ class Phase:
             "problems": self.problems[:5],
             "wall_s": round(self.wall_s, 3),
             "rps": round(ok / self.wall_s, 1) if self.wall_s > 0 else 0.0,
-            "p50_ms": _ms(percentile(latencies, 50)),
-            "p95_ms": _ms(percentile(latencies, 95)),
-            "p99_ms": _ms(percentile(latencies, 99)),
-            "max_ms": _ms(latencies[-1] if latencies else 0.0),
-            "mean_ms": _ms(statistics.fmean(latencies) if latencies else 0.0),
+            "p50_ms": ms(percentile(latencies, 50)),
+            "p95_ms": ms(percentile(latencies, 95)),
+            "p99_ms": ms(percentile(latencies, 99)),
+            "max_ms": ms(latencies[-1] if latencies else 0.0),
+            "mean_ms": ms(statistics.fmean(latencies) if latencies else 0.0),
             # CPU per request on each side says which process is saturated.
             "client_cpu_us_per_req": round(self.client_cpu_s / done * 1e6, 1),
             "client_cpu_share": _share(self.client_cpu_s, self.wall_s),
         }
         if firsts:
-            row["first_byte_p50_ms"] = _ms(percentile(firsts, 50))
-            row["first_byte_p95_ms"] = _ms(percentile(firsts, 95))
+            row["first_byte_p50_ms"] = ms(percentile(firsts, 50))
+            row["first_byte_p95_ms"] = ms(percentile(firsts, 95))
         for name, cpu in self.watched_cpu_s.items():
             row[f"{name}_cpu_us_per_req"] = None if cpu is None else round(cpu / done * 1e6, 1)
             row[f"{name}_cpu_share"] = None if cpu is None else _share(cpu, self.wall_s)
@@ -259,18 +234,6 @@ class Phase:
 
 def _share(cpu_s: float, wall_s: float) -> float:
     return round(cpu_s / wall_s, 3) if wall_s > 0 else 0.0
-
-
-def percentile(ordered: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of already sorted values (0 for none)."""
-    if not ordered:
-        return 0.0
-    rank = max(math.ceil(pct / 100 * len(ordered)), 1)
-    return ordered[rank - 1]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
 
 
 async def drive(
@@ -303,7 +266,7 @@ async def drive(
 
     watched_before = {name: process_cpu_s(pid) for name, pid in watch.items()}
     threads_before = {name: thread_cpu_s(pid) for name, pid in threads_of.items()}
-    busy_before = machine_busy_s()
+    busy_before = machine_cpu_s()
     cpu_before = time.process_time()
     started = time.perf_counter()
     try:
@@ -313,7 +276,7 @@ async def drive(
         problems.append(f"phase stopped after its {timeout_s:.0f} s time limit")
     wall = time.perf_counter() - started
     client_cpu = time.process_time() - cpu_before
-    busy_after = machine_busy_s()
+    busy_after = machine_cpu_s()
     watched: dict[str, float | None] = {}
     for name, pid in watch.items():
         before, after = watched_before[name], process_cpu_s(pid)
@@ -330,16 +293,6 @@ async def drive(
     return Phase(concurrency, total, samples, problems, wall, client_cpu, watched, threads, machine)
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when installed, as uvicorn (and so the router) does."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
 # -- the load generator: a raw keep-alive HTTP/1.1 client on asyncio streams -------------------------
 
 
@@ -347,20 +300,15 @@ Check = Callable[[int, bytes, int], str | None]  # (status, body, request index)
 
 
 def http_request(port: int, path: str, body: dict[str, Any]) -> bytes:
-    """A whole HTTP/1.1 POST, built once so sending costs one write."""
-    data = json.dumps(body, separators=(",", ":")).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-    )
-    return head.encode("ascii") + data
+    """A whole HTTP/1.1 POST of `body` as compact JSON, built once so sending costs one write."""
+    return http_post(port, path, json.dumps(body, separators=(",", ":")).encode())
 
 
 class RawConnection:
-    """One keep-alive connection; reads Content-Length and chunked (SSE) bodies, nothing else.
+    """One keep-alive connection sending pre-built requests (see loadgen.read_response).
 
-    Pre-built requests and a minimal parser keep the client's cost to tens of microseconds per
-    request, so on two cores the server is what gets measured (checked by the raw-HTTP floor).
+    The client's cost stays at tens of microseconds per request, so on two cores the server is what
+    gets measured (checked by the raw-HTTP floor).
     """
 
     def __init__(
@@ -380,10 +328,7 @@ class RawConnection:
         cls, port: int, requests: Sequence[bytes], check: Check
     ) -> Callable[[], Awaitable[Caller]]:
         async def open_connection() -> Caller:
-            reader, writer = await asyncio.open_connection(HOST, port)
-            sock = writer.get_extra_info("socket")
-            if sock is not None:  # small request/response pairs: don't let Nagle hold them back
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader, writer = await open_stream(port)
             return cls(reader, writer, requests, check)
 
         return open_connection
@@ -393,47 +338,20 @@ class RawConnection:
         payload = index % len(self._requests)
         started = clock()
         self._writer.write(self._requests[payload])
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        lowered = head.lower()
-        first: float | None = None
-        start = lowered.find(b"\r\ncontent-length:")
-        if start >= 0:
-            end = lowered.index(b"\r\n", start + 2)
-            body = await self._reader.readexactly(int(lowered[start + 17 : end]))
-        elif b"\r\ntransfer-encoding: chunked" in lowered:
-            parts = []
-            while True:
-                size = int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                if size == 0:
-                    await self._reader.readuntil(b"\r\n")  # end of the (empty) trailer section
-                    break
-                parts.append((await self._reader.readexactly(size + 2))[:-2])
-                if first is None:
-                    first = clock() - started
-            body = b"".join(parts)
-        else:
-            raise ValueError(f"response with neither length nor chunks: {head[:200]!r}")
+        status, body, first_at = await read_response(self._reader)
+        first = None if first_at is None else first_at - started
         latency = clock() - started
         return Sample(latency, first, self._check(status, body, payload))
 
     async def close(self) -> None:
-        self._writer.close()
-        try:
-            await self._writer.wait_closed()
-        except OSError:
-            pass  # the server may already have dropped the connection; nothing left to release
+        await close_stream(self._writer)
 
 
 class HttpxCaller:
     """httpx.AsyncClient on one connection: the client ENGINEERING.md's raw floor was measured with."""
 
     def __init__(self, url: str, bodies: Sequence[dict[str, Any]], check: Check):
-        import httpx
-
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        # trust_env=False: no proxy variable may send loopback traffic anywhere else.
-        self._client = httpx.AsyncClient(limits=limits, timeout=30, trust_env=False)
+        self._client = httpx_client()
         self._url = url
         self._bodies = [json.dumps(b, separators=(",", ":")).encode() for b in bodies]
         self._check = check
@@ -563,25 +481,6 @@ def litellm_worker(transport: str) -> None:
 # -- child processes ---------------------------------------------------------------------------------
 
 
-def child_env() -> dict[str, str]:
-    # JUDGE_ROUTER_* variables would override the config, and API keys must not reach a child.
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("JUDGE_ROUTER_") and not key.endswith("_API_KEY")
-    }
-    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def read_line(process: subprocess.Popen[bytes], deadline: float, log: Path, what: str) -> str:
     """The child's next stdout line, waiting no later than `deadline` (time.monotonic)."""
     stream = process.stdout
@@ -592,13 +491,13 @@ def read_line(process: subprocess.Popen[bytes], deadline: float, log: Path, what
         while not buffer.endswith(b"\n"):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"{what}: no answer in time:\n{_tail(log)}")
+                raise TimeoutError(f"{what}: no answer in time:\n{tail(log)}")
             if not selector.select(remaining):
                 continue
             # Small reads: never take bytes past the line we want (nothing else reads this pipe).
             chunk = os.read(stream.fileno(), 1)
             if not chunk:
-                raise RuntimeError(f"{what} exited with {process.wait(5)}:\n{_tail(log)}")
+                raise RuntimeError(f"{what} exited with {process.wait(5)}:\n{tail(log)}")
             buffer += chunk
     return buffer.decode("utf-8", "replace").rstrip("\n")
 
@@ -616,69 +515,11 @@ def read_protocol(process: subprocess.Popen[bytes], deadline: float, log: Path, 
             return json.loads(line.removeprefix(PROTOCOL))
 
 
-def _tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@contextmanager
-def running(
-    command: list[str], log: Path, pipes: bool = False
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process with stderr (and stdout unless `pipes`) in `log`; stopped on the way out."""
-    with log.open("wb") as log_file:
-        piped: IO[bytes] | int = subprocess.PIPE if pipes else log_file
-        process = subprocess.Popen(
-            command,
-            env=child_env(),
-            stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
-            stdout=piped,
-            stderr=log_file,
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            for stream in (process.stdin, process.stdout):
-                if stream is not None:
-                    stream.close()
-
-
-def http_ok(port: int, path: str) -> bool:
-    connection = http.client.HTTPConnection(HOST, port, timeout=2)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def wait_until_ready(
-    process: subprocess.Popen[bytes], port: int, path: str, deadline: float, log: Path
-) -> None:
-    while not http_ok(port, path):
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{_tail(log)}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"server not ready in time:\n{_tail(log)}")
-        time.sleep(0.1)  # readiness poll, bounded by the deadline above
-
-
 def write_config(directory: Path, base_url: str) -> Path:
     """The judge and every tier model on the loopback fake, priced explicitly."""
 
     def entry(model: str) -> dict[str, Any]:
-        return {"model": model, "litellm_params": litellm_params(model, base_url)}
+        return {"model": model, "litellm_params": litellm_params(base_url, *PRICES[model])}
 
     data = {
         "judge": {**entry("openai/fake-judge"), "timeout_s": 10, "on_failure": "heuristic"},
@@ -687,19 +528,7 @@ def write_config(directory: Path, base_url: str) -> Path:
         "cache": {"dir": str(directory / "cache"), "ttl_s": 3600},
         "ledger": {"path": str(directory / "ledger.sqlite")},
     }
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def litellm_params(model: str, base_url: str) -> dict[str, Any]:
-    input_price, output_price = PRICES[model]
-    return {
-        "api_base": base_url,
-        "api_key": "sk-fake",
-        "input_cost_per_token": input_price,
-        "output_cost_per_token": output_price,
-    }
+    return write_yaml(directory / "config.yaml", data)
 
 
 def router_command(config: Path, port: int, profile: Path | None) -> list[str]:
@@ -770,12 +599,10 @@ def profiled_router(profile: Path, config: Path, port: int) -> None:
 
 def load_prompts(count: int) -> list[tuple[str, str]]:
     """(prompt, tier) from samples.jsonl, taken across tiers; the marker makes the fake judge agree."""
-    rows = [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines() if line]
+    rows = sample_rows()
     by_tier = {tier: [r for r in rows if r["tier"] == tier] for tier in TIER_MODELS}
     mixed = [r for group in itertools.zip_longest(*by_tier.values()) for r in group if r]
-    if count > len(mixed):
-        raise ValueError(f"--prompts {count}: {SAMPLES.name} has only {len(mixed)} prompts")
-    return [(f"{row['prompt']} [[tier:{row['tier']}]]", row["tier"]) for row in mixed[:count]]
+    return tier_marked(mixed, count)
 
 
 def _user(prompt: str) -> list[dict[str, str]]:
@@ -967,7 +794,7 @@ def interleaved(
                 target.profile("stop")
         for name, runs in phases.items():
             summary = Phase.merge(runs).summary()
-            summary["block_p50_ms"] = [_ms(_p50(p)) for p in runs]
+            summary["block_p50_ms"] = [ms(_p50(p)) for p in runs]
             summary["block_rps"] = [p.summary()["rps"] for p in runs]
             results[name][kind] = summary
     return results
@@ -1164,10 +991,7 @@ def checks(results: dict[str, Any], options: Options) -> dict[str, Any]:
 
 def meta(options: Options) -> dict[str, Any]:
     return {
-        "date": datetime.now(UTC).date().isoformat(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
+        **machine_meta(),
         "litellm": _version("litellm"),
         "uvicorn": _version("uvicorn"),
         "fastapi": _version("fastapi"),
@@ -1199,21 +1023,6 @@ def _version(package: str) -> str | None:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def revision() -> str | None:
-    """The commit measured (with -dirty for uncommitted changes); None outside a git checkout."""
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return (done.stdout.strip() or None) if done.returncode == 0 else None
 
 
 # -- report ------------------------------------------------------------------------------------------
@@ -1274,7 +1083,7 @@ def print_report(results: dict[str, Any], console: Console) -> None:
         "router p50 − bare litellm p50",
         f"{over['p50_ms']:.2f} ms (per block: {blocks})",
         f"≤ {over['target_p50_ms']} ms",
-        _yes(over["target_met"]),
+        yes(over["target_met"]),
     )
     verdicts.add_row("router p95 − bare litellm p95", f"{over['p95_ms']:.2f} ms", "", "")
     verdicts.add_row(
@@ -1290,17 +1099,17 @@ def print_report(results: dict[str, Any], console: Console) -> None:
         "",
     )
     verdicts.add_row(
-        "every response 200, router.source cache", "", "", _yes(check["all_requests_ok"])
+        "every response 200, router.source cache", "", "", yes(check["all_requests_ok"])
     )
     ledger = router.get("ledger", {})
     verdicts.add_row(
-        "ledger: one row per request, cached", str(ledger), "", _yes(check["ledger_all_cached"])
+        "ledger: one row per request, cached", str(ledger), "", yes(check["ledger_all_cached"])
     )
     verdicts.add_row(
         "load generator not the bottleneck",
         f"client {router['throughput']['client_cpu_share']:.2f} cores busy at c={level}",
         "raw floor ≥ 3× router req/s, < 0.5 core",
-        _yes(check["load_generator_not_bottleneck"]),
+        yes(check["load_generator_not_bottleneck"]),
     )
     other = max(router[k].get("other_cpu_share") or 0.0 for k in KINDS)
     steal = max(router[k].get("steal_cpu_share") or 0.0 for k in KINDS)
@@ -1311,10 +1120,6 @@ def print_report(results: dict[str, Any], console: Console) -> None:
         "",
     )
     console.print(verdicts)
-
-
-def _yes(value: bool) -> str:
-    return "[green]yes[/green]" if value else "[red]NO[/red]"
 
 
 def parse_options(
@@ -1372,8 +1177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_benchmark(options)
     print_report(results, Console(width=max(Console().width, 140)))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_json(json_out, results)
     check = results["checks"]
     return 0 if check["all_requests_ok"] and check["ledger_all_cached"] else 1
 

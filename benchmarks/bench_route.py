@@ -11,39 +11,60 @@ import dataclasses
 import http.client
 import itertools
 import json
-import math
 import os
-import platform
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import httpx
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 # Before judge_router.judge imports litellm: its price map must come from the package, not the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# benchmarks/ is a folder of scripts, not a package: whether run as a script or loaded by path (as
+# the smoke tests do), the shared module is found next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import (  # noqa: E402
+    HOST,
+    close_stream,
+    free_port,
+    http_post,
+    httpx_client,
+    litellm_params,
+    machine_cpu_s,
+    machine_meta,
+    ms,
+    open_stream,
+    percentile,
+    process_cpu_s,
+    read_response,
+    revision,
+    run_async,
+    running,
+    sample_rows,
+    tier_marked,
+    wait_until_ready,
+    write_json,
+    write_yaml,
+    yes,
+)
 
 from judge_router.conversation import extract_turns, judged_view  # noqa: E402
 from judge_router.fake_upstream import FakeUpstream  # noqa: E402
 from judge_router.judge import load_prompt, render_conversation  # noqa: E402
 from judge_router.tokens import count_tokens, encoding  # noqa: E402
 
-HOST = "127.0.0.1"
-SAMPLES = Path(__file__).parent / "samples.jsonl"
 JUDGE_INPUT_PRICE = 5e-8  # USD per input token, the judge price written into the config below
 TARGETS = {"cached_p50_ms": 2.0, "cached_rps": 1000.0}
 # Figures measured while other work kept more than this many cores busy are flagged as noisy.
@@ -52,7 +73,6 @@ QUIET_CORES = 0.15
 FLAT_TOLERANCE = 0.02
 FIXED_NONCE = "0123456789abcdef"  # the judge uses a random one; fixed here so the counts repeat
 
-T = TypeVar("T")
 Check = Callable[[int, bytes, int], str | None]  # (status, body, payload index) -> problem or None
 
 
@@ -92,15 +112,11 @@ class Payload:
 
 
 def make_payload(port: int, path: str, body: bytes) -> Payload:
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return Payload(head.encode("ascii") + body, path, body)
+    return Payload(http_post(port, path, body), path, body)
 
 
 class RawClient:
-    """One keep-alive HTTP/1.1 connection on asyncio streams; reads Content-Length bodies only.
+    """One keep-alive HTTP/1.1 connection on asyncio streams (see loadgen.read_response).
 
     Pre-built request bytes and a minimal parser keep the client's cost per request to a few tens of
     microseconds, so on two cores the server, not the client, is what gets measured.
@@ -112,31 +128,16 @@ class RawClient:
 
     @classmethod
     async def open(cls, port: int) -> RawClient:
-        reader, writer = await asyncio.open_connection(HOST, port)
-        sock = writer.get_extra_info("socket")
-        if sock is not None:  # small request/response pairs: don't let Nagle hold them back
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer)
+        return cls(*await open_stream(port))
 
     async def send(self, payload: Payload) -> tuple[int, bytes]:
         self._writer.write(payload.raw)
         await self._writer.drain()
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        lowered = head.lower()
-        start = lowered.find(b"\r\ncontent-length:")
-        if start < 0:
-            raise ValueError(f"response without Content-Length: {head[:200]!r}")
-        end = lowered.index(b"\r\n", start + 2)
-        length = int(lowered[start + 17 : end])
-        return status, await self._reader.readexactly(length)
+        status, body, _first = await read_response(self._reader)
+        return status, body
 
     async def close(self) -> None:
-        self._writer.close()
-        try:
-            await self._writer.wait_closed()
-        except OSError:
-            pass  # the server may already have dropped the connection; nothing left to release
+        await close_stream(self._writer)
 
 
 class HttpxClient:
@@ -144,9 +145,7 @@ class HttpxClient:
 
     def __init__(self, port: int):
         self._base = f"http://{HOST}:{port}"
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        # trust_env=False: no proxy variable may send loopback traffic anywhere else.
-        self._client = httpx.AsyncClient(limits=limits, timeout=30, trust_env=False)
+        self._client = httpx_client()
 
     async def send(self, payload: Payload) -> tuple[int, bytes]:
         response = await self._client.post(
@@ -168,33 +167,13 @@ async def open_httpx(port: int) -> Sender:
     return HttpxClient(port)
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when installed (as uvicorn does): the client's own loop overhead stays small."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """User+system CPU seconds of another process (Linux /proc); None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy_s() -> float | None:
-    """CPU seconds all processes have used so far, summed over cores (Linux /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds all processes have used so far, summed over cores (Linux /proc/stat).
+
+    Steal counts as busy here: time another virtual machine took is time this one lost too.
+    """
+    times = machine_cpu_s()
+    return None if times is None else times[0] + times[1]
 
 
 @dataclasses.dataclass
@@ -226,10 +205,10 @@ class Phase:
             "problems": self.problems[:5],
             "wall_s": round(self.wall_s, 3),
             "rps": round(self.ok / self.wall_s, 1) if self.wall_s > 0 else 0.0,
-            "p50_ms": _ms(percentile(ordered, 50)),
-            "p95_ms": _ms(percentile(ordered, 95)),
-            "p99_ms": _ms(percentile(ordered, 99)),
-            "mean_ms": _ms(statistics.fmean(ordered) if ordered else 0.0),
+            "p50_ms": ms(percentile(ordered, 50)),
+            "p95_ms": ms(percentile(ordered, 95)),
+            "p99_ms": ms(percentile(ordered, 99)),
+            "mean_ms": ms(statistics.fmean(ordered) if ordered else 0.0),
             # CPU per request on each side says which one is saturated (2 cores: one each).
             "client_cpu_us_per_req": round(self.client_cpu_s / done * 1e6, 1),
             "server_cpu_us_per_req": (
@@ -250,18 +229,6 @@ class Phase:
             return None
         other = self.machine_cpu_s - self.server_cpu_s - self.client_cpu_s
         return round(max(other, 0.0) / self.wall_s, 2)
-
-
-def percentile(ordered: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of already sorted values (0 for none)."""
-    if not ordered:
-        return 0.0
-    rank = max(math.ceil(pct / 100 * len(ordered)), 1)
-    return ordered[rank - 1]
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 3)
 
 
 async def drive(
@@ -324,24 +291,12 @@ async def drive(
 # -- the service under test ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def model_entry(
     name: str, base_url: str, input_price: float, output_price: float
 ) -> dict[str, Any]:
     return {
         "model": f"openai/{name}",
-        "litellm_params": {
-            "api_base": base_url,
-            "api_key": "sk-fake",
-            "input_cost_per_token": input_price,
-            "output_cost_per_token": output_price,
-        },
+        "litellm_params": litellm_params(base_url, input_price, output_price),
     }
 
 
@@ -350,12 +305,7 @@ def write_config(directory: Path, judge_base_url: str, max_input_tokens: int) ->
     data = {
         "judge": {
             "model": "openai/fake-judge",
-            "litellm_params": {
-                "api_base": judge_base_url,
-                "api_key": "sk-fake",
-                "input_cost_per_token": JUDGE_INPUT_PRICE,
-                "output_cost_per_token": 4e-7,
-            },
+            "litellm_params": litellm_params(judge_base_url, JUDGE_INPUT_PRICE, 4e-7),
             "timeout_s": 10,
             "max_input_tokens": max_input_tokens,
             "on_failure": "heuristic",
@@ -371,71 +321,7 @@ def write_config(directory: Path, judge_base_url: str, max_input_tokens: int) ->
         # The largest judge-token prompt (100,000 tokens) is about 0.5 MB of JSON.
         "server": {"max_body_bytes": 4_000_000},
     }
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def server_env() -> dict[str, str]:
-    # JUDGE_ROUTER_* variables would override the config, and API keys must not reach the server.
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("JUDGE_ROUTER_") and not key.endswith("_API_KEY")
-    }
-    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    return env
-
-
-def http_ok(port: int, method: str, path: str, body: bytes | None = None) -> bool:
-    connection = http.client.HTTPConnection(HOST, port, timeout=2)
-    try:
-        connection.request(method, path, body=body, headers={"content-type": "application/json"})
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def wait_until_ready(
-    process: subprocess.Popen[bytes], ready: Callable[[], bool], deadline_s: float, log: Path
-) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not ready():
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{_tail(log)}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"server not ready after {deadline_s:.0f} s:\n{_tail(log)}")
-        time.sleep(0.1)  # readiness poll, bounded by the deadline above
-
-
-def _tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@contextmanager
-def running(
-    command: list[str], log: Path, stop: signal.Signals = signal.SIGTERM
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process with its output in `log`; sent `stop` (then killed) on the way out."""
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, env=server_env(), stdout=log_file, stderr=subprocess.STDOUT
-        )
-        try:
-            yield process
-        finally:
-            process.send_signal(stop)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    return write_yaml(directory / "config.yaml", data)
 
 
 @contextmanager
@@ -454,9 +340,8 @@ def router_server(
     # process before cProfile writes its file, while SIGINT becomes a KeyboardInterrupt it survives.
     stop = signal.SIGTERM if options.profile_server is None else signal.SIGINT
     with running(command, log, stop) as process:
-        wait_until_ready(
-            process, lambda: http_ok(port, "GET", "/healthz"), options.startup_timeout_s, log
-        )
+        deadline = time.monotonic() + options.startup_timeout_s
+        wait_until_ready(process, port, "/healthz", deadline, log)
         yield port, process
 
 
@@ -465,10 +350,7 @@ def router_server(
 
 def load_prompts(count: int) -> list[tuple[str, str]]:
     """(prompt, expected tier) from samples.jsonl; the marker makes the fake judge answer that tier."""
-    rows = [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines() if line]
-    if count > len(rows):
-        raise ValueError(f"--prompts {count}: {SAMPLES.name} has only {len(rows)} prompts")
-    return [(f"{row['prompt']} [[tier:{row['tier']}]]", row["tier"]) for row in rows[:count]]
+    return tier_marked(sample_rows(), count)
 
 
 def route_payload(port: int, prompt: str) -> Payload:
@@ -528,8 +410,8 @@ def judge_input_tokens(prompt: str, max_input_tokens: int, repeats: int) -> dict
         "template_tokens": total - view.view_tokens,  # system prompt, wrapper, JSON framing
         "judge_input_tokens": total,
         "judge_input_cost_usd": total * JUDGE_INPUT_PRICE,
-        "judged_view_ms": _ms(statistics.median(timings)),
-        "judged_view_min_ms": _ms(min(timings)),
+        "judged_view_ms": ms(statistics.median(timings)),
+        "judged_view_min_ms": ms(min(timings)),
     }
 
 
@@ -585,7 +467,7 @@ async def judge_tokens_on_the_wire(
                 measured[size] = {
                     "wire_judge_input_tokens": sum(count_tokens(m["content"]) for m in sent),
                     "router_prompt_tokens": decision["prompt_tokens"],
-                    "cached_route_ms": _ms(statistics.median(hits)),
+                    "cached_route_ms": ms(statistics.median(hits)),
                 }
     finally:
         await client.close()
@@ -628,8 +510,8 @@ def measure_client_ceiling(options: Options, log: Path) -> list[dict[str, Any]]:
 
     rows = []
     with running(command, log) as process:
-        ready = lambda: http_ok(port, "GET", "/v1/models")  # noqa: E731
-        wait_until_ready(process, ready, options.startup_timeout_s, log)
+        deadline = time.monotonic() + options.startup_timeout_s
+        wait_until_ready(process, port, "/v1/models", deadline, log)
         for name, opener in (("raw-asyncio", open_raw), ("httpx", open_httpx)):
             for level in (1, max(options.concurrency)):
                 phase = run_async(
@@ -732,10 +614,7 @@ def run_benchmark(options: Options) -> dict[str, Any]:
 
 def meta(options: Options) -> dict[str, Any]:
     return {
-        "date": datetime.now(UTC).date().isoformat(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
+        **machine_meta(),
         "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "quick": options.quick,
         "requests": options.requests,
@@ -748,23 +627,6 @@ def meta(options: Options) -> dict[str, Any]:
         "profiled": options.profile_server is not None,
         "revision": revision(),
     }
-
-
-def revision() -> str | None:
-    """The commit measured (with -dirty for uncommitted changes); None outside a git checkout."""
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() or None
 
 
 def checks(results: dict[str, Any]) -> dict[str, Any]:
@@ -889,31 +751,31 @@ def print_report(results: dict[str, Any], console: Console) -> None:
     verdicts.add_row(
         f"cached p50 <= {TARGETS['cached_p50_ms']} ms",
         f"{check['cached_p50_ms']:.3f} ms",
-        _yes(check["cached_p50_ok"]),
+        yes(check["cached_p50_ok"]),
     )
     verdicts.add_row(
         f">= {TARGETS['cached_rps']:,.0f} req/s, one worker",
         f"{check['best_rps']:,.0f} req/s",
-        _yes(check["rps_ok"]),
+        yes(check["rps_ok"]),
     )
     verdicts.add_row(
         "judge input flat beyond max_input_tokens",
         f"spread {tokens['spread_tokens']} (wire {tokens['wire_spread_tokens']}) tokens",
-        _yes(check["judge_tokens_flat"]),
+        yes(check["judge_tokens_flat"]),
     )
     verdicts.add_row(
-        "every response 200 with the expected source", "", _yes(check["all_requests_ok"])
+        "every response 200 with the expected source", "", yes(check["all_requests_ok"])
     )
     verdicts.add_row(
         f"machine quiet (other work <= {QUIET_CORES} cores) while measuring",
         f"other work peaked at {_fmt(check['other_cores_busy_max'])} cores",
-        "-" if check["machine_quiet"] is None else _yes(check["machine_quiet"]),
+        "-" if check["machine_quiet"] is None else yes(check["machine_quiet"]),
     )
     ledger = results["ledger"]
     verdicts.add_row(
         "one ledger row per request",
         f"{_fmt(ledger['rows'])} of {ledger['expected_rows']:,}",
-        _yes(check["ledger_complete"]),
+        yes(check["ledger_complete"]),
     )
     health = results["server_health"]
     verdicts.add_row(
@@ -921,13 +783,9 @@ def print_report(results: dict[str, Any], console: Console) -> None:
         f"status {health['status']}; errors: ledger {_fmt(health['ledger_write_errors'])}, "
         f"cache {_fmt(health['cache_errors'])}, judge {_fmt(health['judge_failures'])}; "
         f"dropped rows {_fmt(health['ledger_dropped_rows'])}",
-        _yes(check["server_healthy"]),
+        yes(check["server_healthy"]),
     )
     console.print(verdicts)
-
-
-def _yes(value: bool) -> str:
-    return "[green]yes[/green]" if value else "[red]NO[/red]"
 
 
 def parse_options(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
@@ -969,8 +827,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Wide enough for the tables when the output is piped (rich assumes 80 columns then).
     print_report(results, Console(width=max(Console().width, 170)))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_json(json_out, results)
     check = results["checks"]
     valid = check["all_requests_ok"] and check["server_healthy"] and check["ledger_complete"]
     return 0 if valid else 1
