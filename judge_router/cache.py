@@ -119,9 +119,10 @@ class VerdictCache:
             # again. Waiters did not pay for it, and a shared LLM verdict counts as a cache hit.
             verdict = await asyncio.shield(pending)
             shared: dict[str, Any] = {"cost_usd": 0.0, "latency_ms": 0.0}
-            if cacheable(verdict):
+            hit = cacheable(verdict)
+            if hit:
                 shared["source"] = Source.CACHE
-            return verdict.model_copy(update=shared), cacheable(verdict)
+            return verdict.model_copy(update=shared), hit
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:

@@ -241,14 +241,21 @@ class Ledger:
 
     def rows(self, since: str | None = None) -> list[dict[str, Any]]:
         """Every row (oldest first), optionally from an ISO timestamp on."""
-        conn = self._conn or connect(self.path)
         query = "SELECT * FROM decisions"
         params: tuple[Any, ...] = ()
         if since:
             query += " WHERE created_at >= ?"
             params = (since,)
-        with self._lock:
-            result = [dict(row) for row in conn.execute(query + " ORDER BY created_at", params)]
+        query += " ORDER BY created_at"
+        if self._conn is not None:
+            with self._lock:
+                result = [dict(row) for row in self._conn.execute(query, params)]
+        else:  # the ledger is not open (it failed): read what is on disk with a short-lived connection
+            conn = connect(self.path)
+            try:
+                result = [dict(row) for row in conn.execute(query, params)]
+            finally:
+                conn.close()
         for row in result:
             for blob in ("metadata", "attempts"):
                 if row.get(blob):

@@ -203,12 +203,6 @@ def caller(request: Request) -> str | None:
     return key_id
 
 
-@asynccontextmanager
-async def deadline(seconds: float) -> AsyncIterator[None]:
-    async with asyncio.timeout(seconds):
-        yield
-
-
 async def get_engine(request: Request) -> Engine:  # async: no thread-pool hop per request
     engine: Engine = request.app.state.engine
     return engine
@@ -302,7 +296,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """Decide the tier and model for a prompt, without calling the model."""
         messages = body.message_dicts()
         check_message_count(len(messages))
-        async with deadline(limits.request_timeout_s):
+        async with asyncio.timeout(limits.request_timeout_s):
             answer = await engine.route(
                 messages, body.tier, body.metadata, api_key_id=caller(request)
             )
@@ -314,7 +308,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         messages = body.message_dicts()
         check_message_count(len(messages))
         params = body.provider_params(messages)
-        async with deadline(limits.request_timeout_s):
+        async with asyncio.timeout(limits.request_timeout_s):
             decision = await proxy.decide(
                 body.model, body.tier, messages, body.metadata, caller(request)
             )
