@@ -16,6 +16,7 @@ import litellm  # noqa: E402  (must follow the environment set-up above)
 
 from judge_router.breaker import CircuitBreaker  # noqa: E402
 from judge_router.config import ConfigError, ModelEntry, Settings  # noqa: E402
+from judge_router.pricing import Price, flat_limits, thresholds  # noqa: E402
 from judge_router.redact import Redactor  # noqa: E402
 
 litellm.suppress_debug_info = True
@@ -34,15 +35,6 @@ class UpstreamError(Exception):
         self.kind = kind
         self.message = message
         self.status_code = status_code
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per token, from litellm's map or the config's override."""
-
-    input_per_token: float
-    output_per_token: float
-    from_config: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +256,17 @@ def _note_failure(attempt: Attempt, exc: Exception, started: float, redact: Reda
     attempt.latency_ms = (time.perf_counter() - started) * 1000
 
 
+def _exact_cost(model: str, flat: Price, prompt_tokens: int, completion_tokens: int) -> float:
+    """litellm's price for this usage (long-context tiers included); the flat price if it has none."""
+    try:
+        prompt_cost, completion_cost = litellm.cost_per_token(
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+    except Exception:  # a model litellm cannot price by tokens: the flat price resolved at start-up
+        return flat.flat(prompt_tokens, completion_tokens)
+    return float(prompt_cost + completion_cost)
+
+
 class Completions(Proxying):
     """Prices and calls models by their litellm names, with each model's configured parameters."""
 
@@ -303,7 +306,12 @@ class Completions(Proxying):
         output_cost = info.get("output_cost_per_token")
         if input_cost is None or output_cost is None:
             raise ConfigError(f"{entry.model}: litellm's price map has no per-token price")
-        return Price(float(input_cost), float(output_cost), False)
+        flat = Price(float(input_cost), float(output_cost), from_config=False)
+        return flat_limits(
+            flat,
+            lambda prompt, completion: _exact_cost(entry.model, flat, prompt, completion),
+            thresholds(info),
+        )
 
     def price(self, model: str) -> Price:
         if model not in self._prices:
@@ -311,17 +319,15 @@ class Completions(Proxying):
         return self._prices[model]
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        """USD for this usage on `model`: litellm's own pricing (tiers included) unless overridden."""
+        """USD for this usage on `model`: litellm's own pricing (tiers included) unless overridden.
+
+        Where start-up checks showed the flat price equals litellm's (see pricing.py), it is used
+        as is: asking litellm costs ~0.25 ms, and a proxied request needs four prices.
+        """
         price = self.price(model)
-        if not price.from_config:
-            try:
-                prompt_cost, completion_cost = litellm.cost_per_token(
-                    model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-                )
-                return float(prompt_cost + completion_cost)
-            except Exception:  # noqa: S110 - fall back to the flat price resolved at startup
-                pass
-        return prompt_tokens * price.input_per_token + completion_tokens * price.output_per_token
+        if price.is_flat_for(prompt_tokens, completion_tokens):
+            return price.flat(prompt_tokens, completion_tokens)
+        return _exact_cost(model, price, prompt_tokens, completion_tokens)
 
     def missing_credentials(self, entry: ModelEntry) -> list[str]:
         """Environment variables the model needs that are not set (empty when it can be called)."""
