@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+from cachetools import TLRUCache
 
 from judge_router.conversation import JudgedView
 from judge_router.tiers import Source, Tier, Verdict
@@ -38,6 +39,10 @@ def cache_key(view: JudgedView, judge_model: str, prompt_version: str) -> str:
     return f"{KEY_FORMAT}:{digest}"
 
 
+def _expiry(key: str, value: tuple[Verdict, float], now: float) -> float:
+    return value[1]
+
+
 class VerdictCache:
     """get/put verdicts by key. A broken cache is reported and bypassed, never raised to the caller."""
 
@@ -47,6 +52,7 @@ class VerdictCache:
         ttl_s: int,
         enabled: bool = True,
         clock: Callable[[], float] = time.time,
+        memory_entries: int = 4096,
     ):
         self.directory = directory
         self.ttl_s = ttl_s
@@ -55,6 +61,11 @@ class VerdictCache:
         self.last_error: str | None = None
         self._store: diskcache.Cache | None = None
         self._inflight: dict[str, asyncio.Future[Verdict]] = {}
+        # Recent verdicts with their expiry, so a hit costs a dict lookup, not a SQLite read and an
+        # unpickle. Each entry leaves at the moment the disk entry expires (same clock).
+        self._recent: TLRUCache[str, tuple[Verdict, float]] | None = None
+        if enabled and memory_entries:
+            self._recent = TLRUCache(memory_entries, ttu=_expiry, timer=clock)
         if enabled:
             try:
                 self._store = diskcache.Cache(str(directory))
@@ -73,6 +84,10 @@ class VerdictCache:
     def get(self, key: str) -> Verdict | None:
         if self._store is None:
             return None
+        if self._recent is not None:
+            recent = self._recent.get(key)
+            if recent is not None:
+                return recent[0]
         try:
             stored = self._store.get(key)
         except Exception as exc:
@@ -83,7 +98,7 @@ class VerdictCache:
                 None  # diskcache also expires entries; this check makes the TTL exact and testable
             )
         try:
-            return Verdict(
+            verdict = Verdict(
                 tier=Tier(stored["tier"]),
                 reason=str(stored["reason"]),
                 source=Source.CACHE,
@@ -91,6 +106,19 @@ class VerdictCache:
             )
         except (KeyError, ValueError):
             return None  # an entry we cannot read is a miss, not an error
+        self._remember(key, verdict, float(stored["expires_at"]))
+        return verdict
+
+    def _remember(self, key: str, verdict: Verdict, expires_at: float) -> None:
+        if self._recent is not None:
+            # As a later request sees it: from the cache, free, instant.
+            hit = Verdict(
+                tier=verdict.tier,
+                reason=verdict.reason,
+                source=Source.CACHE,
+                judge_model=verdict.judge_model,
+            )
+            self._recent[key] = (hit, expires_at)
 
     def put(self, key: str, verdict: Verdict) -> None:
         if self._store is None:
@@ -105,6 +133,8 @@ class VerdictCache:
             self._store.set(key, value, expire=self.ttl_s)
         except Exception as exc:
             self._fail("write", exc)
+            return  # not remembered either: a verdict we could not store is judged again
+        self._remember(key, verdict, value["expires_at"])
 
     async def get_or_rate(
         self, key: str, rate: Callable[[], Awaitable[Verdict]], cacheable: Callable[[Verdict], bool]

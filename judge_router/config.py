@@ -113,6 +113,8 @@ class CacheConfig(BaseModel):
     enabled: bool = True
     dir: Path = Field(default=Path("~/.judge-router/cache"), validate_default=True)
     ttl_s: int = Field(default=604_800, gt=0)
+    # Verdicts and prompt readings kept in process memory in front of the disk (0: none).
+    memory_entries: int = Field(default=4096, ge=0)
 
     @field_validator("dir", mode="after")
     @classmethod

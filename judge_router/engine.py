@@ -43,7 +43,10 @@ class Engine:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.completions = Completions(settings)  # raises ConfigError for unpriced models
-        self.cache = VerdictCache(settings.cache.dir, settings.cache.ttl_s, settings.cache.enabled)
+        cache = settings.cache
+        self.cache = VerdictCache(
+            cache.dir, cache.ttl_s, cache.enabled, memory_entries=cache.memory_entries
+        )
         self.judge = build_judge(settings.judge, self.completions)
         self.router = Router(settings, self.judge, self.cache)
         self.ledger = Ledger(settings.ledger.path, settings.ledger.max_pending_rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Tier(StrEnum):
@@ -40,7 +40,12 @@ class Source(StrEnum):
 
 
 class Verdict(BaseModel):
-    """A judge's rating of one conversation, with what it cost to obtain."""
+    """A judge's rating of one conversation, with what it cost to obtain.
+
+    Frozen: the cache hands one instance to every request that hits it.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     tier: Tier
     reason: str

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 import respx
 
+import judge_router.router as router_module
 from judge_router.cache import VerdictCache, cache_key
 from judge_router.config import Settings
 from judge_router.conversation import Turn, judged_view
@@ -147,3 +150,124 @@ async def test_corrupt_cache_keeps_routing_and_reports_degraded(
     assert not engine.cache.available and engine.cache.errors >= 1
     assert (first.source, second.source) == (Source.LLM, Source.LLM)  # judged every time
     assert judge_route.call_count == 2
+
+
+class CountingStore:
+    """Stands in for diskcache: counts reads, and fails them when told to."""
+
+    def __init__(self, fail: bool = False):
+        self.reads = 0
+        self.fail = fail
+
+    def get(self, key: str) -> object:
+        self.reads += 1
+        if self.fail:
+            raise OSError("disk gone")
+        return None
+
+
+def test_recent_verdicts_are_answered_from_memory(tmp_path: Path) -> None:
+    cache = VerdictCache(tmp_path / "c", ttl_s=60)
+    cache.put("k", Verdict(tier=Tier.HIGH, reason="r", source=Source.LLM, cost_usd=0.01))
+    disk = cache._store
+    cache._store = CountingStore(fail=True)  # type: ignore[assignment]
+    hit = cache.get("k")
+    assert hit is not None and (hit.tier, hit.source, hit.cost_usd) == (Tier.HIGH, Source.CACHE, 0)
+    assert cache._store.reads == 0 and cache.errors == 0  # type: ignore[attr-defined]
+    assert cache.get("other") is None and cache.errors == 1  # a miss in memory reads the disk
+    cache._store = disk
+    cache.close()
+
+
+def test_verdicts_read_from_disk_are_remembered(tmp_path: Path) -> None:
+    writer = VerdictCache(tmp_path / "c", ttl_s=60)  # e.g. another worker process
+    writer.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
+    writer.close()
+    reader = VerdictCache(tmp_path / "c", ttl_s=60)
+    assert reader.get("k") is not None
+    disk = reader._store
+    reader._store = CountingStore()  # type: ignore[assignment]
+    assert reader.get("k") is not None and reader._store.reads == 0  # type: ignore[attr-defined]
+    reader._store = disk
+    reader.close()
+
+
+def test_without_memory_entries_every_read_goes_to_disk(tmp_path: Path) -> None:
+    cache = VerdictCache(tmp_path / "c", ttl_s=60, memory_entries=0)
+    cache.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
+    disk = cache._store
+    store = cache._store = CountingStore()  # type: ignore[assignment]
+    assert cache.get("k") is None and store.reads == 1
+    cache._store = disk
+    cache.close()
+
+
+def test_a_verdict_the_disk_refused_is_not_remembered(tmp_path: Path) -> None:
+    cache = VerdictCache(tmp_path / "c", ttl_s=60)
+
+    class Refusing:
+        def set(self, *args: object, **kwargs: object) -> None:
+            raise OSError("disk full")
+
+        def get(self, key: str) -> None:
+            return None
+
+    disk = cache._store
+    cache._store = Refusing()  # type: ignore[assignment]
+    cache.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
+    assert cache.errors == 1 and cache.get("k") is None
+    cache._store = disk
+    cache.close()
+
+
+async def test_a_repeated_prompt_is_read_and_tokenized_once(
+    make_settings: Callable[..., Settings],
+    judge_route: respx.Route,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    readings: list[int] = []
+    real = router_module.judged_view
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        readings.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(router_module, "judged_view", counting)
+    engine = Engine(make_settings())
+    try:
+        message = {"role": "user", "content": "Prove that sqrt(2) is irrational.", "name": "ann"}
+        reordered = dict(reversed(list(message.items())))
+        first = await engine.route([message])
+        second = await engine.route([reordered])
+        other = await engine.route(
+            [{"role": "user", "content": "Prove that sqrt(3) is irrational."}]
+        )
+    finally:
+        engine.close()
+    assert len(readings) == 2  # the reordered copy was recognised; the other prompt was read
+    assert second.prompt_tokens == first.prompt_tokens and second.source is Source.CACHE
+    assert other.source is Source.LLM and judge_route.call_count == 2
+    rows = engine.ledger.rows()
+    assert rows[0]["prompt_hash"] == rows[1]["prompt_hash"] != rows[2]["prompt_hash"]
+
+
+async def test_without_memory_entries_every_prompt_is_read_again(
+    make_settings: Callable[..., Settings],
+    judge_route: respx.Route,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    readings: list[int] = []
+    real = router_module.judged_view
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        readings.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(router_module, "judged_view", counting)
+    engine = Engine(make_settings(cache={"memory_entries": 0}))
+    try:
+        await engine.route(PROMPT)
+        again = await engine.route(PROMPT)
+    finally:
+        engine.close()
+    assert len(readings) == 2 and again.source is Source.CACHE  # still a (disk) cache hit
