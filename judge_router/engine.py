@@ -86,9 +86,9 @@ class Engine:
     ) -> RouteAnswer:
         started = time.perf_counter()
         decision = await self.router.decide(messages, forced_tier, metadata, api_key_id)
-        answer = self.answer(decision)
-        self.record(self.row(decision, answer, endpoint, (time.perf_counter() - started) * 1000))
-        return answer
+        row = self.row(decision, endpoint, (time.perf_counter() - started) * 1000)
+        self.record(row)
+        return self.answer(decision, row)
 
     def record(self, row: LedgerRow) -> None:
         """Append the row to the ledger and count it in the metrics; never raises."""
@@ -116,17 +116,21 @@ class Engine:
         if not written:
             metrics.errors.labels("ledger_write").inc()
 
-    def answer(self, decision: Decision) -> RouteAnswer:
+    def row(self, decision: Decision, endpoint: str, latency_ms: float) -> LedgerRow:
+        """The decision's ledger row, with the cost estimated from the prompt and expected output."""
         output_tokens = self.settings.routing.expected_output_tokens
         verdict = decision.verdict
-        return RouteAnswer(
+        return LedgerRow(
             request_id=decision.request_id,
-            tier=decision.tier,
+            endpoint=endpoint,
+            prompt_hash=decision.prompt_hash,
+            tier=decision.tier.value,
             model=decision.model,
-            fallbacks=decision.fallbacks,
-            source=verdict.source,
+            source=verdict.source.value,
             cached=decision.cached,
             reason=verdict.reason,
+            judge_model=verdict.judge_model,
+            judge_error=verdict.judge_error,
             judge_cost_usd=verdict.cost_usd,
             judge_latency_ms=round(verdict.latency_ms, 3),
             prompt_tokens=decision.prompt_tokens,
@@ -137,31 +141,29 @@ class Engine:
             estimated_baseline_cost_usd=self.completions.cost(
                 self.settings.baseline, decision.prompt_tokens, output_tokens
             ),
-        )
-
-    @staticmethod
-    def row(decision: Decision, answer: RouteAnswer, endpoint: str, latency_ms: float) -> LedgerRow:
-        return LedgerRow(
-            request_id=decision.request_id,
-            endpoint=endpoint,
-            prompt_hash=decision.prompt_hash,
-            tier=answer.tier.value,
-            model=answer.model,
-            source=answer.source.value,
-            cached=answer.cached,
-            reason=answer.reason,
-            judge_model=decision.verdict.judge_model,
-            judge_error=decision.verdict.judge_error,
-            judge_cost_usd=answer.judge_cost_usd,
-            judge_latency_ms=answer.judge_latency_ms,
-            prompt_tokens=answer.prompt_tokens,
-            estimated_cost_usd=answer.estimated_cost_usd,
-            baseline_model=answer.baseline_model,
-            estimated_baseline_cost_usd=answer.estimated_baseline_cost_usd,
             latency_ms=latency_ms,
             metadata=decision.metadata,
             api_key_id=decision.api_key_id,
             prompt_text=decision.prompt_text,
+        )
+
+    @staticmethod
+    def answer(decision: Decision, row: LedgerRow) -> RouteAnswer:
+        """The /route answer: what the ledger row says, plus the fallback models."""
+        return RouteAnswer(
+            request_id=row.request_id,
+            tier=decision.tier,
+            model=row.model,
+            fallbacks=decision.fallbacks,
+            source=decision.verdict.source,
+            cached=row.cached,
+            reason=row.reason,
+            judge_cost_usd=row.judge_cost_usd,
+            judge_latency_ms=row.judge_latency_ms,
+            prompt_tokens=row.prompt_tokens,
+            estimated_cost_usd=row.estimated_cost_usd,
+            baseline_model=row.baseline_model,
+            estimated_baseline_cost_usd=row.estimated_baseline_cost_usd,
         )
 
     def close(self) -> None:

@@ -220,14 +220,18 @@ class Ledger:
             assert self._conn is not None
             rows = list(self._pending)
             try:
-                self._conn.execute("BEGIN")
-                self._conn.executemany(self._columns, [r.as_params() for r in rows])
-                self._conn.execute("COMMIT")
+                if len(rows) == 1:  # the usual case: one statement, committed on its own
+                    self._conn.execute(self._columns, rows[0].as_params())
+                else:  # rows that waited out a failure go in together, or not at all
+                    self._conn.execute("BEGIN")
+                    self._conn.executemany(self._columns, [r.as_params() for r in rows])
+                    self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                try:
-                    self._conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
                 self._note_error("write", exc)
                 self._trim()
                 return False

@@ -161,8 +161,7 @@ class Proxy:
         error: str | None = None,
     ) -> None:
         engine = self.engine
-        answer = engine.answer(decision)
-        row = engine.row(decision, answer, endpoint, (time.perf_counter() - started) * 1000)
+        row = engine.row(decision, endpoint, (time.perf_counter() - started) * 1000)
         row.status = status
         row.model = model
         row.routed_model = decision.model

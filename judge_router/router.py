@@ -26,7 +26,7 @@ def fingerprint(messages: Sequence[dict[str, Any]]) -> bytes:
     canonical = json.dumps(
         messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
     )
-    # surrogatepass: a lone surrogate still gets a digest; reading the messages then rejects it.
+    # surrogatepass: JSON may carry lone surrogates ("\\ud800"), which strict UTF-8 refuses.
     return hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 

@@ -23,6 +23,7 @@ from judge_router.config import Settings
 from judge_router.conversation import ConversationError
 from judge_router.engine import Engine, RouteAnswer
 from judge_router.proxy import Proxy, ProxyError
+from judge_router.request_body import component_schemas, documented, parse
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,9 @@ def without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     operation.get("responses", {}).pop("422", None)
+            # Bodies parsed by request_body.parse are declared by reference; define them here.
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(component_schemas(RouteRequest, ChatCompletionRequest))
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -169,14 +173,18 @@ class ClosingStreamingResponse(StreamingResponse):
                 await close()
 
 
+def _json_kind(value: Any) -> str:
+    kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}
+    kinds.update({str: "a string", list: "an array"})
+    return kinds.get(type(value), type(value).__name__)
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
         loc = [str(p) for p in error.get("loc", ()) if p != "body"]
-        if error.get("type") == "json_invalid":
-            return "request body is not valid JSON: " + str(error.get("ctx", {}).get("error", ""))
-        if error.get("type") == "missing" and not loc:
-            return "request body is missing: send a JSON object"
+        if error.get("type") == "model_type" and not loc:
+            return f"request body must be a JSON object, not {_json_kind(error.get('input'))}"
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
     return "; ".join(parts) or "invalid request"
@@ -240,7 +248,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.openapi = without_422(app)  # type: ignore[method-assign]
     app.state.engine = built
-    app.state.proxy = Proxy(built)
+    proxy = app.state.proxy = Proxy(built)
     app.state.settings = settings
 
     @app.exception_handler(RequestValidationError)
@@ -260,13 +268,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = str(exc.detail)
-        if message == "There was an error parsing the body":  # FastAPI's words for a bad body
-            message = (
-                "request body could not be parsed as JSON (malformed UTF-8, nesting too deep, "
-                "or a number too large)"
-            )
-        response = error_response(exc.status_code, message)
+        response = error_response(exc.status_code, str(exc.detail))
         response.headers.update(exc.headers or {})  # e.g. Allow on 405
         return response
 
@@ -291,20 +293,26 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 400, f"{count} messages is more than server.max_messages ({limits.max_messages})"
             )
 
-    @app.post("/route", response_model=RouteAnswer, responses=ROUTE_ERRORS)
-    async def route(body: RouteRequest, engine: EngineDep, request: Request) -> JSONResponse:
+    # The endpoints that take a body read it themselves (request_body.parse): see that module.
+    @app.post(
+        "/route",
+        response_model=RouteAnswer,
+        responses=ROUTE_ERRORS,
+        openapi_extra=documented(RouteRequest),
+    )
+    async def route(request: Request) -> JSONResponse:
         """Decide the tier and model for a prompt, without calling the model."""
+        body = parse(await request.body(), RouteRequest)
         messages = body.message_dicts()
         check_message_count(len(messages))
         async with asyncio.timeout(limits.request_timeout_s):
-            answer = await engine.route(
+            answer = await built.route(
                 messages, body.tier, body.metadata, api_key_id=caller(request)
             )
         return JSONResponse(answer.model_dump(mode="json"))
 
-    async def proxied(
-        body: ChatCompletionRequest, proxy: Proxy, endpoint: str, request: Request
-    ) -> Response:
+    async def proxied(request: Request, endpoint: str) -> Response:
+        body = parse(await request.body(), ChatCompletionRequest)
         messages = body.message_dicts()
         check_message_count(len(messages))
         params = body.provider_params(messages)
@@ -320,17 +328,18 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             answer, headers = await proxy.complete(params, decision, endpoint)
         return JSONResponse(answer, headers=headers)
 
-    @app.post("/complete", responses={**COMPLETION_CONTENT, **PROXY_ERRORS})
-    async def complete(body: ChatCompletionRequest, proxy: ProxyDep, request: Request) -> Response:
-        """Route by difficulty, then call the chosen model (with fallbacks); streams when asked."""
-        return await proxied(body, proxy, "complete", request)
+    completion_responses = {**COMPLETION_CONTENT, **PROXY_ERRORS}
+    completion_body = documented(ChatCompletionRequest)
 
-    @app.post("/v1/chat/completions", responses={**COMPLETION_CONTENT, **PROXY_ERRORS})
-    async def chat_completions(
-        body: ChatCompletionRequest, proxy: ProxyDep, request: Request
-    ) -> Response:
+    @app.post("/complete", responses=completion_responses, openapi_extra=completion_body)
+    async def complete(request: Request) -> Response:
+        """Route by difficulty, then call the chosen model (with fallbacks); streams when asked."""
+        return await proxied(request, "complete")
+
+    @app.post("/v1/chat/completions", responses=completion_responses, openapi_extra=completion_body)
+    async def chat_completions(request: Request) -> Response:
         """OpenAI-compatible: model "auto" routes, "auto:TIER" forces, a configured name passes."""
-        return await proxied(body, proxy, "chat", request)
+        return await proxied(request, "chat")
 
     @app.get("/v1/models", responses=READ_ERRORS)
     async def models(proxy: ProxyDep) -> dict[str, Any]:

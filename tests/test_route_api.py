@@ -82,7 +82,7 @@ async def test_forced_tier_skips_the_judge(
     ("content", "headers", "fragment"),
     [
         (b"{not json", {"content-type": "application/json"}, "not valid JSON"),
-        (b"[1, 2]", {"content-type": "application/json"}, "valid dictionary"),
+        (b"[1, 2]", {"content-type": "application/json"}, "must be a JSON object, not an array"),
         (b'{"metadata": {}}', {"content-type": "application/json"}, "send `messages`"),
         (b'{"messages": []}', {"content-type": "application/json"}, "`messages` is empty"),
         (

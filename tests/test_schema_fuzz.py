@@ -18,7 +18,10 @@ from judge_router.server import create_app
 from fakes import fake_upstream, settings_data
 
 _tmp = Path(__import__("tempfile").mkdtemp(prefix="jr-fuzz-"))
-_settings = Settings(**settings_data(_tmp, judge={"model": "heuristic"}))
+# A body limit above anything generated: a 413 for an invalid body would count as accepting it.
+_settings = Settings(
+    **settings_data(_tmp, judge={"model": "heuristic"}, server={"max_body_bytes": 5_000_000})
+)
 _engine = Engine(_settings)
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_settings, _engine))
 
@@ -42,3 +45,20 @@ def test_no_server_errors_and_answers_match_the_schema(case: schemathesis.Case) 
     # the schema (a message needs text to judge; `since` must be an ISO date), so a 400 there is
     # the documented answer, not a violation.
     case.call_and_validate(excluded_checks=[positive_data_acceptance])
+
+
+def test_request_bodies_are_documented_although_the_endpoints_parse_them() -> None:
+    document = create_app(_settings, _engine).openapi()
+    components = document["components"]["schemas"]
+    for path, model in (
+        ("/route", "RouteRequest"),
+        ("/complete", "ChatCompletionRequest"),
+        ("/v1/chat/completions", "ChatCompletionRequest"),
+    ):
+        body = document["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        ref = body["content"]["application/json"]["schema"]["$ref"]
+        assert ref == f"#/components/schemas/{model}"
+        assert components[model]["additionalProperties"] is False
+    assert components["ChatCompletionRequest"]["required"] == ["messages"]
+    assert "ChatMessage" in components and "Tier" in components  # the models they refer to

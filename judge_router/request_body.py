@@ -1,0 +1,65 @@
+"""Request bodies parsed straight from bytes, and their OpenAPI description.
+
+FastAPI's body handling (json.loads, then validating the dict, then solving the endpoint's
+dependencies) cost the proxy path ~0.2 ms a request; pydantic's own JSON parser validates in one
+pass. The endpoints therefore take the raw request and call `parse`, and `documented` puts the
+model's schema back into the OpenAPI document that FastAPI would otherwise have derived.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+Body = TypeVar("Body", bound=BaseModel)
+
+COMPONENTS = "#/components/schemas/{model}"
+
+
+def parse(raw: bytes, model: type[Body]) -> Body:
+    """`raw` as `model`; a 400 (through the app's handlers) naming what is wrong otherwise."""
+    if not raw.strip():
+        raise StarletteHTTPException(400, "request body is missing: send a JSON object")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    if any(error["type"] == "json_invalid" for error in errors):
+        # pydantic's parser refuses some JSON that Python's accepts (lone surrogates such as
+        # "\ud800", which json.dumps writes, and nesting past ~200 levels): accept what the
+        # standard library accepts, as FastAPI did, and report its error when it refuses too.
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise StarletteHTTPException(400, f"request body is not valid JSON: {exc}") from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+    raise RequestValidationError(errors)
+
+
+def documented(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` declaring `model` as the required JSON request body."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": COMPONENTS.format(model=model.__name__)}}
+            },
+        }
+    }
+
+
+def component_schemas(*models: type[BaseModel]) -> dict[str, Any]:
+    """The components/schemas entries for `models` and every model they refer to."""
+    schemas: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=COMPONENTS)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
