@@ -9,9 +9,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.responses import JSONResponse
-
 from judge_router.config import ApiKey, ServerConfig
+from judge_router.json_response import FastJSONResponse as JSONResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

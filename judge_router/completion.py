@@ -139,6 +139,7 @@ class Proxying:
     """Tries a chain of models in order; the first that answers wins (mixed into Completions)."""
 
     _settings: Settings
+    _kwargs_by_model: dict[str, dict[str, Any]]
     breaker: CircuitBreaker
     redact: Redactor
 
@@ -163,15 +164,22 @@ class Proxying:
             self.breaker.failure(attempt.model)
 
     def _call_kwargs(self, model: str, params: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        entry = self._settings.model_entry(model)
         return {
             "timeout": timeout_s,
             "num_retries": 0,  # the chain is the retry policy; hidden retries would hide latency
             "drop_params": True,
             **params,
             "model": model,
-            **entry.litellm_params.call_kwargs(),
+            **self._model_kwargs(model),
         }
+
+    def _model_kwargs(self, model: str) -> dict[str, Any]:
+        """A model's configured litellm keyword arguments (built once: settings do not change)."""
+        kwargs = self._kwargs_by_model.get(model)
+        if kwargs is None:
+            entry = self._settings.model_entry(model)
+            kwargs = self._kwargs_by_model[model] = entry.litellm_params.call_kwargs()
+        return kwargs
 
     async def _first_success(
         self, chain: list[str], params: dict[str, Any], call: Callable[[str], Awaitable[T]]
@@ -276,6 +284,7 @@ class Completions(Proxying):
         breaker = settings.routing.circuit_breaker
         self.breaker = CircuitBreaker(breaker.failures, breaker.cooldown_s)
         self._prices: dict[str, Price] = {}
+        self._kwargs_by_model = {}
         unpriced = []
         for entry in settings.priced_models():
             try:

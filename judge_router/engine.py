@@ -94,27 +94,28 @@ class Engine:
         """Append the row to the ledger and count it in the metrics; never raises."""
         written = self.ledger.record(row)
         metrics = self.telemetry
-        metrics.requests.labels(row.endpoint, row.tier, row.source, row.status).inc()
+        child = metrics.child
+        child(metrics.requests, row.endpoint, row.tier, row.source, row.status).inc()
         if row.cached:
             metrics.cache_hits.inc()
         if row.source in _JUDGED_NOW:
             metrics.judge_latency.observe(row.judge_latency_ms / 1000)
         if row.judge_error:
-            metrics.errors.labels("judge").inc()
-        metrics.cost.labels("judge").inc(row.judge_cost_usd)
+            child(metrics.errors, "judge").inc()
+        child(metrics.cost, "judge").inc(row.judge_cost_usd)
         if row.cost_usd is not None:
-            metrics.cost.labels("realised").inc(row.cost_usd)
+            child(metrics.cost, "realised").inc(row.cost_usd)
         if row.baseline_cost_usd is not None:
-            metrics.cost.labels("baseline").inc(row.baseline_cost_usd)
+            child(metrics.cost, "baseline").inc(row.baseline_cost_usd)
         if row.upstream_latency_ms is not None:
-            metrics.upstream_latency.labels(row.model).observe(row.upstream_latency_ms / 1000)
+            child(metrics.upstream_latency, row.model).observe(row.upstream_latency_ms / 1000)
         failed_attempts = sum(1 for attempt in row.attempts or () if attempt.get("error"))
         if failed_attempts:
-            metrics.errors.labels("upstream_attempt").inc(failed_attempts)
+            child(metrics.errors, "upstream_attempt").inc(failed_attempts)
         if row.status == "error":
-            metrics.errors.labels("all_models_failed").inc()
+            child(metrics.errors, "all_models_failed").inc()
         if not written:
-            metrics.errors.labels("ledger_write").inc()
+            child(metrics.errors, "ledger_write").inc()
 
     def row(self, decision: Decision, endpoint: str, latency_ms: float) -> LedgerRow:
         """The decision's ledger row, with the cost estimated from the prompt and expected output."""

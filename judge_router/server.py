@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -22,6 +22,7 @@ from judge_router.api_models import ChatCompletionRequest, RouteRequest
 from judge_router.config import Settings
 from judge_router.conversation import ConversationError
 from judge_router.engine import Engine, RouteAnswer
+from judge_router.json_response import FastJSONResponse as JSONResponse
 from judge_router.proxy import Proxy, ProxyError
 from judge_router.request_body import component_schemas, documented, parse
 
@@ -122,18 +123,13 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(
-            413,
-            f"request body is larger than server.max_body_bytes ({self.limit} bytes)",
-        )
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.limit:
-                    await too_large(scope, receive, send)
+                    await self.too_large()(scope, receive, send)
                     return
-        if any(name == b"content-length" for name, _ in scope.get("headers", ())):
-            await self.app(scope, receive, send)
-            return
+                await self.app(scope, receive, send)
+                return
         # No declared length (chunked upload): read up to the limit here, then replay the body.
         chunks: list[bytes] = []
         received = 0
@@ -144,7 +140,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.limit:
-                await too_large(scope, receive, send)
+                await self.too_large()(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -159,6 +155,10 @@ class BodySizeLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def too_large(self) -> JSONResponse:
+        message = f"request body is larger than server.max_body_bytes ({self.limit} bytes)"
+        return error_response(413, message)
 
 
 class ClosingStreamingResponse(StreamingResponse):
