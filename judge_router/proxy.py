@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import pydantic_core
 
 from judge_router.completion import AllAttemptsFailed, Attempt, Completed, StreamStarted
 from judge_router.conversation import message_text
@@ -310,7 +310,7 @@ class Proxy:
 
 
 def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + pydantic_core.to_json(payload) + b"\n\n"
 
 
 def _collect(chunk: dict[str, Any], streamed: list[str]) -> None:
