@@ -15,13 +15,14 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
 
 import uvicorn
 import uvicorn.config
+from starlette.types import Receive, Scope, Send
 
 __all__ = [
     "BAD_JSON_BODY",
@@ -33,10 +34,6 @@ __all__ = [
     "main",
 ]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 #: Environment variable that fixes the reply text of non-judge completions.
 REPLY_ENV = "FAKE_UPSTREAM_REPLY"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -16,23 +16,20 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from judge_router.access import AccessControl
 from judge_router.api_models import ChatCompletionRequest, RouteRequest
 from judge_router.config import Settings
 from judge_router.conversation import ConversationError
 from judge_router.engine import Engine, RouteAnswer
+from judge_router.hot_paths import HotPaths
 from judge_router.json_response import FastJSONResponse as JSONResponse
 from judge_router.proxy import Proxy, ProxyError
 from judge_router.request_body import component_schemas, documented, parse
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -400,7 +397,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             },
         }
 
-    # Starlette runs the last-added middleware first: access control, then the body limit.
+    # Starlette runs the last-added middleware first: access control, then the body limit, then
+    # the hot paths (the per-request endpoints, served without FastAPI's routing: see hot_paths).
+    hot = {"/route": route, "/complete": complete, "/v1/chat/completions": chat_completions}
+    app.add_middleware(HotPaths, endpoints=hot, error_handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimit, limit=settings.server.max_body_bytes)
     app.add_middleware(AccessControl, server=settings.server)
     return app

@@ -1,0 +1,97 @@
+"""The per-request endpoints are served ahead of FastAPI's routing, with the app's error handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Router
+
+from judge_router.config import Settings
+from judge_router.engine import Engine
+from judge_router.hot_paths import HotPaths
+from judge_router.server import create_app
+
+
+async def test_hot_endpoints_skip_fastapi_routing_and_the_rest_do_not(
+    settings: Settings, engine: Engine, judge_route: respx.Route, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routed: list[str] = []
+    real = Router.__call__
+
+    async def counting(self: Router, scope: Any, receive: Any, send: Any) -> None:
+        routed.append(scope["path"])
+        await real(self, scope, receive, send)
+
+    monkeypatch.setattr(Router, "__call__", counting)
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
+        hot = await client.post("/route", json={"prompt": "What is 2 + 2?"})
+        bad = await client.post("/route", json={"prompt": 5})
+        wrong_method = await client.get("/route")
+        health = await client.get("/healthz")
+    assert hot.status_code == 200 and hot.json()["tier"] == "medium"
+    assert bad.status_code == 400 and "prompt" in bad.json()["error"]["message"]
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"]
+    assert health.status_code == 200
+    assert routed == ["/route", "/healthz"]  # the GET fell through to FastAPI; the POSTs did not
+
+
+class Nearer(ValueError):
+    pass
+
+
+async def call(app: HotPaths, path: str, root_path: str = "") -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "root_path": root_path,
+        "headers": [],
+        "query_string": b"",
+    }
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def fallback(scope: Any, receive: Any, send: Any) -> None:
+    await PlainTextResponse("fell through", status_code=404)(scope, receive, send)
+
+
+async def test_errors_go_to_the_handler_of_the_nearest_class() -> None:
+    async def failing(request: Request) -> Response:
+        raise Nearer("bad value")
+
+    def value_error(request: Request, exc: Exception) -> Response:  # sync handlers are allowed
+        return PlainTextResponse(f"value: {exc}", status_code=400)
+
+    async def anything(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("internal", status_code=500)
+
+    app = HotPaths(fallback, {"/x": failing}, {ValueError: value_error, Exception: anything})
+    assert await call(app, "/x") == (400, b"value: bad value")
+    bare = HotPaths(fallback, {"/x": failing}, {})
+    with pytest.raises(Nearer):  # no handler at all: the server's own error handling takes it
+        await call(bare, "/x")
+
+
+async def test_paths_are_matched_below_the_root_path() -> None:
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse("served")
+
+    app = HotPaths(fallback, {"/route": ok}, {})
+    assert await call(app, "/api/route", root_path="/api") == (200, b"served")
+    assert await call(app, "/route") == (200, b"served")
+    assert await call(app, "/api/other", root_path="/api") == (404, b"fell through")
