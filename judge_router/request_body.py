@@ -11,13 +11,20 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 Body = TypeVar("Body", bound=BaseModel)
 
 COMPONENTS = "#/components/schemas/{model}"
+
+
+class InvalidBody(Exception):
+    """A body that is JSON but not what the endpoint takes; `errors` are pydantic's."""
+
+    def __init__(self, errors: list[Any]):
+        super().__init__(f"{len(errors)} validation errors")
+        self.errors = errors
 
 
 def parse(raw: bytes, model: type[Body]) -> Body:
@@ -40,7 +47,7 @@ def parse(raw: bytes, model: type[Body]) -> Body:
             return model.model_validate(data)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
-    raise RequestValidationError(errors)
+    raise InvalidBody(errors)
 
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:

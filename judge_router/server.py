@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -26,7 +26,7 @@ from judge_router.engine import Engine, RouteAnswer
 from judge_router.hot_paths import HotPaths
 from judge_router.json_response import FastJSONResponse as JSONResponse
 from judge_router.proxy import Proxy, ProxyError
-from judge_router.request_body import component_schemas, documented, parse
+from judge_router.request_body import InvalidBody, component_schemas, documented, parse
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +176,9 @@ def _json_kind(value: Any) -> str:
     return kinds.get(type(value), type(value).__name__)
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
+def _describe_validation(errors: Sequence[Any]) -> str:
     parts = []
-    for error in exc.errors()[:5]:
+    for error in errors[:5]:
         loc = [str(p) for p in error.get("loc", ()) if p != "body"]
         if error.get("type") == "model_type" and not loc:
             return f"request body must be a JSON object, not {_json_kind(error.get('input'))}"
@@ -248,9 +248,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     proxy = app.state.proxy = Proxy(built)
     app.state.settings = settings
 
-    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(InvalidBody)
+    async def _invalid_body(request: Request, exc: InvalidBody) -> JSONResponse:
+        return error_response(400, _describe_validation(exc.errors))
+
+    @app.exception_handler(RequestValidationError)  # query parameters (e.g. /stats?since=)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(400, _describe_validation(exc))
+        return error_response(400, _describe_validation(exc.errors()))
 
     @app.exception_handler(ConversationError)
     async def _bad_conversation(request: Request, exc: ConversationError) -> JSONResponse:
