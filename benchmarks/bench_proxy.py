@@ -1042,7 +1042,8 @@ def print_report(results: dict[str, Any], console: Console) -> None:
         title="Proxy path over loopback (fake upstream in its own process)",
         caption="CPU: the load generator (raw rows), the litellm process, the router process",
     )
-    columns = ["path", "p50 ms c=1", "p95 ms c=1", f"req/s c={level}", "stream 1st byte p50 ms"]
+    columns = ["path", "p50 ms c=1", "p95 ms c=1", "req/s c=1", f"p50 ms c={level}"]
+    columns += [f"p95 ms c={level}", f"req/s c={level}", "stream 1st byte p50 ms"]
     for column in [*columns, "CPU µs/req c=1"]:
         table.add_column(column, justify="left" if column == "path" else "right")
     raw = results["raw_http"]
@@ -1067,6 +1068,9 @@ def print_report(results: dict[str, Any], console: Console) -> None:
             label,
             _fmt(latency["p50_ms"]),
             _fmt(latency["p95_ms"]),
+            _fmt(latency["rps"]),
+            _fmt(load["p50_ms"]),
+            _fmt(load["p95_ms"]),
             _fmt(load["rps"]),
             _fmt(stream.get("first_byte_p50_ms")) if stream else "-",
             _fmt(cpu),
