@@ -6,6 +6,7 @@ difference from Starlette's: NaN and infinities become null instead of raising.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pydantic_core
@@ -14,4 +15,9 @@ from starlette.responses import JSONResponse
 
 class FastJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return pydantic_core.to_json(content)
+        try:
+            return pydantic_core.to_json(content, inf_nan_mode="null")
+        except pydantic_core.PydanticSerializationError:
+            # A lone surrogate ("\ud800": valid in JSON text, not in UTF-8) echoed back from a
+            # request: escaped, as the json module writes it, rather than a failed answer.
+            return json.dumps(content, separators=(",", ":"), allow_nan=False).encode("ascii")

@@ -310,7 +310,7 @@ class Proxy:
 
 
 def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + pydantic_core.to_json(payload) + b"\n\n"
+    return b"data: " + pydantic_core.to_json(payload, inf_nan_mode="null") + b"\n\n"
 
 
 def _collect(chunk: dict[str, Any], streamed: list[str]) -> None:

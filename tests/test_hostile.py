@@ -175,3 +175,11 @@ async def test_prompt_text_is_stored_only_when_asked(
         engine.close()
         assert row["prompt_text"] == expected
         settings.ledger.path.unlink()
+
+
+def test_answers_echoing_a_lone_surrogate_are_still_json() -> None:
+    from judge_router.json_response import FastJSONResponse
+
+    body = FastJSONResponse({"error": {"message": "bad key '\ud800'", "n": 1.5}}).body
+    assert json.loads(body) == {"error": {"message": "bad key '\ud800'", "n": 1.5}}
+    assert FastJSONResponse({"x": float("inf")}).body == b'{"x":null}'
