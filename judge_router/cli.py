@@ -30,6 +30,11 @@ def _settings(config_path: str | None) -> Settings:
 
 def _setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # litellm logs two INFO lines for every call it makes: that is per-request chatter (and CPU),
+    # so below DEBUG only its warnings and errors are shown.
+    if logging.getLevelName(level) != logging.DEBUG:
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+            logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 @click.group()
