@@ -90,9 +90,14 @@ class Engine:
         self.record(row)
         return self.answer(decision, row)
 
-    def record(self, row: LedgerRow) -> None:
+    def record_provisional(self, row: LedgerRow) -> None:
+        """Put a row on disk that a later `record(row, replace=True)` completes; not counted yet."""
+        if not self.ledger.record(row):
+            self.telemetry.child(self.telemetry.errors, "ledger_write").inc()
+
+    def record(self, row: LedgerRow, replace: bool = False) -> None:
         """Append the row to the ledger and count it in the metrics; never raises."""
-        written = self.ledger.record(row)
+        written = self.ledger.record(row, replace)
         metrics = self.telemetry
         child = metrics.child
         child(metrics.requests, row.endpoint, row.tier, row.source, row.status).inc()

@@ -175,11 +175,12 @@ class Ledger:
         self.write_errors = 0
         self.dropped = 0
         self.last_error: str | None = None
-        self._pending: deque[LedgerRow] = deque()
+        # Rows not yet on disk, each with whether it replaces a provisional row of the same id.
+        self._pending: deque[tuple[LedgerRow, bool]] = deque()
         self._max_pending = max_pending
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._columns: str = ""
+        self._insert = self._replace = ""
         self._open()
 
     def _open(self) -> bool:
@@ -188,10 +189,9 @@ class Ledger:
             migrate(conn)
             self._conn = conn
             names = list(LedgerRow.__dataclass_fields__)
-            self._columns = (
-                f"INSERT INTO decisions ({', '.join(names)}) "
-                f"VALUES ({', '.join(':' + n for n in names)})"
-            )
+            columns = f"decisions ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+            self._insert = f"INSERT INTO {columns}"
+            self._replace = f"INSERT OR REPLACE INTO {columns}"
             return True
         except (sqlite3.Error, OSError) as exc:
             self._note_error("open", exc)
@@ -206,10 +206,14 @@ class Ledger:
     def pending(self) -> int:
         return len(self._pending)
 
-    def record(self, row: LedgerRow) -> bool:
-        """Append `row` (and any rows waiting from earlier failures). True when all are on disk."""
+    def record(self, row: LedgerRow, replace: bool = False) -> bool:
+        """Append `row` (and any rows waiting from earlier failures). True when all are on disk.
+
+        `replace`: the row supersedes a provisional row with the same request id (a stream's row,
+        written once its first chunk is out and again when it ends).
+        """
         with self._lock:
-            self._pending.append(row)
+            self._pending.append((row, replace))
         return self._flush_pending()
 
     def _flush_pending(self) -> bool:
@@ -221,10 +225,11 @@ class Ledger:
             rows = list(self._pending)
             try:
                 if len(rows) == 1:  # the usual case: one statement, committed on its own
-                    self._conn.execute(self._columns, rows[0].as_params())
-                else:  # rows that waited out a failure go in together, or not at all
+                    self._write(*rows[0])
+                else:  # rows that waited out a failure go in together, in order, or not at all
                     self._conn.execute("BEGIN")
-                    self._conn.executemany(self._columns, [r.as_params() for r in rows])
+                    for row, replace in rows:
+                        self._write(row, replace)
                     self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
@@ -233,10 +238,37 @@ class Ledger:
                     except sqlite3.Error:
                         pass
                 self._note_error("write", exc)
+                if isinstance(exc, sqlite3.IntegrityError):
+                    # Not a passing failure: such a row would block every later write. Write the
+                    # rows one by one and drop (and count) only those the schema refuses.
+                    return self._write_each()
                 self._trim()
                 return False
             self._pending.clear()
             return True
+
+    def _write(self, row: LedgerRow, replace: bool) -> None:
+        assert self._conn is not None
+        self._conn.execute(self._replace if replace else self._insert, row.as_params())
+
+    def _write_each(self) -> bool:
+        """Write the waiting rows one at a time; False if any was refused (and dropped) or failed."""
+        all_written = True
+        while self._pending:
+            try:
+                self._write(*self._pending[0])
+            except sqlite3.IntegrityError as exc:
+                log.error(
+                    "ledger row %s refused and dropped: %s", self._pending[0][0].request_id, exc
+                )
+                self.dropped += 1
+                all_written = False
+            except sqlite3.Error as exc:
+                self._note_error("write", exc)
+                self._trim()
+                return False
+            self._pending.popleft()
+        return all_written
 
     def _trim(self) -> None:
         while len(self._pending) > self._max_pending:

@@ -13,6 +13,7 @@ import pydantic_core
 from judge_router.completion import AllAttemptsFailed, Attempt, Completed, StreamStarted
 from judge_router.conversation import message_text
 from judge_router.engine import Engine
+from judge_router.ledger import LedgerRow
 from judge_router.tiers import TIER_ORDER, Decision, Source, Tier
 from judge_router.tokens import count_tokens
 
@@ -160,8 +161,34 @@ class Proxy:
         upstream_ms: float | None,
         error: str | None = None,
     ) -> None:
-        engine = self.engine
-        row = engine.row(decision, endpoint, (time.perf_counter() - started) * 1000)
+        row = self.ledger_row(
+            decision,
+            endpoint,
+            started,
+            status,
+            model,
+            attempts,
+            outcome,
+            stream,
+            upstream_ms,
+            error,
+        )
+        self.engine.record(row, replace=stream)  # a stream's row replaces its provisional row
+
+    def ledger_row(
+        self,
+        decision: Decision,
+        endpoint: str,
+        started: float,
+        status: str,
+        model: str,
+        attempts: list[Attempt],
+        outcome: Outcome | None,
+        stream: bool,
+        upstream_ms: float | None,
+        error: str | None = None,
+    ) -> LedgerRow:
+        row = self.engine.row(decision, endpoint, (time.perf_counter() - started) * 1000)
         row.status = status
         row.model = model
         row.routed_model = decision.model
@@ -176,7 +203,7 @@ class Proxy:
             row.cost_usd = outcome.cost_usd
             row.baseline_cost_usd = outcome.baseline_cost_usd
             row.saved_usd = outcome.saved_usd
-        engine.record(row)
+        return row
 
     def _failed(
         self,
@@ -264,6 +291,17 @@ class Proxy:
         try:
             yield _sse(opened.first_chunk)
             _collect(opened.first_chunk, streamed)
+            # The first byte is out and the provider is billing: put a provisional row on disk now
+            # (incomplete, the prompt priced alone), so a crash mid-stream still leaves the request
+            # in the ledger. The row written when the stream ends replaces it.
+            estimate = self.price(decision, opened.model, decision.prompt_tokens, 0)
+            estimate.usage_estimated = True
+            self.engine.record_provisional(
+                self.ledger_row(
+                    decision, endpoint, started, "incomplete", opened.model, opened.attempts,
+                    estimate, True, opened.first_chunk_ms,
+                )
+            )  # fmt: skip
             async for chunk in opened.chunks:
                 _collect(chunk, streamed)
                 if chunk.get("usage"):

@@ -70,3 +70,30 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
     assert migrate(conn) == []
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+
+
+def test_a_final_row_replaces_its_provisional_row_also_after_a_failure(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    provisional = row("s")
+    provisional.status = "incomplete"
+    assert ledger.record(provisional)
+    final = row("s")
+    final.status, final.completion_tokens = "ok", 42
+    assert ledger.record(final, replace=True)
+    assert [(r["status"], r["completion_tokens"]) for r in ledger.rows()] == [("ok", 42)]
+    assert not ledger.record(row("s"))  # without replace, a second row for an id is refused...
+    assert ledger.dropped == 1 and ledger.pending == 0  # ...dropped and counted, not retried
+    assert ledger.record(row("u"))  # so it cannot block the rows after it
+    ledger.close()
+
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the ledger's directory should be")
+    waiting = Ledger(blocker / "ledger.sqlite")
+    assert not waiting.record(provisional) and not waiting.record(final, replace=True)
+    blocker.unlink()
+    assert waiting.record(row("t"))  # the waiting rows go in, in order: the final one wins
+    assert [(r["request_id"], r["status"]) for r in waiting.rows()] == [
+        ("s", "ok"),
+        ("t", "routed"),
+    ]
+    waiting.close()

@@ -89,6 +89,44 @@ def test_sigkill_loses_no_row_of_an_answered_request(tmp_path: Path) -> None:
     assert not missing, f"{len(missing)} answered requests have no ledger row"
 
 
+def test_sigkill_mid_stream_leaves_the_streams_row(tmp_path: Path) -> None:
+    with FakeUpstream() as upstream:
+        config = write_config(tmp_path, upstream)
+        data = yaml.safe_load(config.read_text())
+        data["tiers"]["low"][0]["model"] = "openai/stream-delay-5000-low"  # 5 s between chunks
+        config.write_text(yaml.safe_dump(data))
+        process, base = start(config, tmp_path)
+        body = {
+            "messages": [{"role": "user", "content": "tell me a long story"}],
+            "tier": "low",
+            "stream": True,
+        }
+        with httpx.stream("POST", base + "/complete", json=body, timeout=30) as response:
+            request_id = response.headers["x-judge-router-request-id"]
+            first = next(line for line in response.iter_lines() if line.startswith("data: "))
+            # The provisional row is committed right after the first chunk goes out; give the
+            # server that moment (it then waits 5 s for the provider's next chunk).
+            deadline = time.monotonic() + 5
+            while request_id not in ledger_ids(tmp_path) and time.monotonic() < deadline:
+                time.sleep(0.01)  # polling a condition, bounded by the deadline
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    assert "assistant" in first
+    conn = sqlite3.connect(tmp_path / "ledger.sqlite")
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = [
+            dict(r)
+            for r in conn.execute("SELECT * FROM decisions WHERE request_id = ?", (request_id,))
+        ]
+    finally:
+        conn.close()
+    assert len(rows) == 1, "the stream cut short by the crash left no ledger row"
+    row = rows[0]
+    assert (row["status"], row["stream"], row["usage_estimated"]) == ("incomplete", 1, 1)
+    assert row["completion_tokens"] == 0 and row["cost_usd"] > 0  # the prompt, priced alone
+
+
 def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
     with FakeUpstream() as upstream:
         process, base = start(write_config(tmp_path, upstream), tmp_path)

@@ -46,13 +46,16 @@ def live(tmp_path: Path, upstream: FakeUpstream) -> Iterator[tuple[str, Engine]]
     engine.close()
 
 
-def wait_for_row(engine: Engine, request_id: str) -> dict[str, Any]:
+def wait_for_row(
+    engine: Engine, request_id: str, done: Callable[[dict[str, Any]], bool] = lambda row: True
+) -> dict[str, Any]:
+    """The request's ledger row, once `done(row)` holds for it."""
     deadline = time.monotonic() + ROW_DEADLINE_S
     while True:
         rows = [r for r in engine.ledger.rows() if r["request_id"] == request_id]
-        if rows:
+        if rows and done(rows[0]):
             return rows[0]
-        assert time.monotonic() < deadline, f"no ledger row for {request_id}"
+        assert time.monotonic() < deadline, f"no (finished) ledger row for {request_id}: {rows}"
         time.sleep(0.02)  # polling a condition, bounded by the deadline
 
 
@@ -115,11 +118,16 @@ def test_first_chunk_is_not_held_back_and_disconnect_is_recorded(
         first = next(line for line in lines if line.startswith("data: "))
         first_after = time.monotonic() - started
         content = next(line for line in lines if line.startswith("data: "))
+        # Mid-stream, a provisional row is already on disk: the prompt priced alone.
+        provisional = wait_for_row(engine, request_id)
     # Leaving the block closed the connection mid-answer.
     assert first_after < 10, "the first chunk waited for the whole answer"
     assert json.loads(first.removeprefix("data: "))["choices"][0]["delta"]["role"] == "assistant"
     assert "echo" in content
-    row = wait_for_row(engine, request_id)
+    assert provisional["status"] == "incomplete" and provisional["completion_tokens"] == 0
+    assert provisional["cost_usd"] > 0 and provisional["usage_estimated"] == 1
+    row = wait_for_row(engine, request_id, lambda row: row["completion_tokens"] > 0)
+    assert len([r for r in engine.ledger.rows() if r["request_id"] == request_id]) == 1
     assert row["status"] == "incomplete" and row["usage_estimated"] == 1
     assert 1 <= row["completion_tokens"] < 10
     assert row["cost_usd"] > 0 and row["baseline_cost_usd"] > row["cost_usd"]
