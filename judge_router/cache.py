@@ -98,27 +98,21 @@ class VerdictCache:
                 None  # diskcache also expires entries; this check makes the TTL exact and testable
             )
         try:
-            verdict = Verdict(
-                tier=Tier(stored["tier"]),
-                reason=str(stored["reason"]),
-                source=Source.CACHE,
-                judge_model=str(stored.get("judge_model", "")),
-            )
+            return self._remember(key, stored)
         except (KeyError, ValueError):
             return None  # an entry we cannot read is a miss, not an error
-        self._remember(key, verdict, float(stored["expires_at"]))
-        return verdict
 
-    def _remember(self, key: str, verdict: Verdict, expires_at: float) -> None:
+    def _remember(self, key: str, stored: dict[str, Any]) -> Verdict:
+        """The stored entry as a later request sees it (from the cache, free), kept in memory."""
+        verdict = Verdict(
+            tier=Tier(stored["tier"]),
+            reason=str(stored["reason"]),
+            source=Source.CACHE,
+            judge_model=str(stored.get("judge_model", "")),
+        )
         if self._recent is not None:
-            # As a later request sees it: from the cache, free, instant.
-            hit = Verdict(
-                tier=verdict.tier,
-                reason=verdict.reason,
-                source=Source.CACHE,
-                judge_model=verdict.judge_model,
-            )
-            self._recent[key] = (hit, expires_at)
+            self._recent[key] = (verdict, float(stored["expires_at"]))
+        return verdict
 
     def put(self, key: str, verdict: Verdict) -> None:
         if self._store is None:
@@ -134,7 +128,7 @@ class VerdictCache:
         except Exception as exc:
             self._fail("write", exc)
             return  # not remembered either: a verdict we could not store is judged again
-        self._remember(key, verdict, value["expires_at"])
+        self._remember(key, value)
 
     async def get_or_rate(
         self, key: str, rate: Callable[[], Awaitable[Verdict]], cacheable: Callable[[Verdict], bool]

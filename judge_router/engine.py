@@ -95,9 +95,12 @@ class Engine:
         if not self.ledger.record(row):
             self.telemetry.child(self.telemetry.errors, "ledger_write").inc()
 
-    def record(self, row: LedgerRow, replace: bool = False) -> None:
-        """Append the row to the ledger and count it in the metrics; never raises."""
-        written = self.ledger.record(row, replace)
+    def record(self, row: LedgerRow) -> None:
+        """Append the row to the ledger and count it in the metrics; never raises.
+
+        A stream's row replaces the provisional row written when its first chunk went out.
+        """
+        written = self.ledger.record(row, replace=row.stream)
         metrics = self.telemetry
         child = metrics.child
         child(metrics.requests, row.endpoint, row.tier, row.source, row.status).inc()

@@ -148,33 +148,6 @@ class Proxy:
             "x-judge-router-request-id": decision.request_id,
         }
 
-    def record(
-        self,
-        decision: Decision,
-        endpoint: str,
-        started: float,
-        status: str,
-        model: str,
-        attempts: list[Attempt],
-        outcome: Outcome | None,
-        stream: bool,
-        upstream_ms: float | None,
-        error: str | None = None,
-    ) -> None:
-        row = self.ledger_row(
-            decision,
-            endpoint,
-            started,
-            status,
-            model,
-            attempts,
-            outcome,
-            stream,
-            upstream_ms,
-            error,
-        )
-        self.engine.record(row, replace=stream)  # a stream's row replaces its provisional row
-
     def ledger_row(
         self,
         decision: Decision,
@@ -214,17 +187,19 @@ class Proxy:
         stream: bool,
     ) -> ProxyError:
         listed = "; ".join(f"{a.model}: {a.error}" for a in failure.attempts)
-        self.record(
-            decision,
-            endpoint,
-            started,
-            "error",
-            decision.model,
-            failure.attempts,
-            None,
-            stream,
-            None,
-            listed,
+        self.engine.record(
+            self.ledger_row(
+                decision,
+                endpoint,
+                started,
+                "error",
+                decision.model,
+                failure.attempts,
+                None,
+                stream,
+                None,
+                listed,
+            )
         )
         if failure.all_bad_requests:
             return ProxyError(
@@ -246,16 +221,18 @@ class Proxy:
         except AllAttemptsFailed as failure:
             raise self._failed(decision, endpoint, started, failure, stream=False) from None
         outcome = self.price(decision, done.model, done.prompt_tokens, done.completion_tokens)
-        self.record(
-            decision,
-            endpoint,
-            started,
-            "ok",
-            done.model,
-            done.attempts,
-            outcome,
-            False,
-            done.latency_ms,
+        self.engine.record(
+            self.ledger_row(
+                decision,
+                endpoint,
+                started,
+                "ok",
+                done.model,
+                done.attempts,
+                outcome,
+                False,
+                done.latency_ms,
+            )
         )
         body = dict(done.response)
         body["router"] = self.router_info(decision, done.model, done.attempts, outcome)
@@ -329,17 +306,19 @@ class Proxy:
                     decision, opened.model, decision.prompt_tokens, count_tokens("".join(streamed))
                 )
                 outcome.usage_estimated = True
-            self.record(
-                decision,
-                endpoint,
-                started,
-                status,
-                opened.model,
-                opened.attempts,
-                outcome,
-                True,
-                opened.first_chunk_ms,
-                error,
+            self.engine.record(
+                self.ledger_row(
+                    decision,
+                    endpoint,
+                    started,
+                    status,
+                    opened.model,
+                    opened.attempts,
+                    outcome,
+                    True,
+                    opened.first_chunk_ms,
+                    error,
+                )
             )
             with anyio.CancelScope(shield=True):  # stop the provider's stream even when cancelled
                 close = getattr(opened.chunks, "aclose", None)

@@ -47,21 +47,18 @@ class Router:
 
     def _read(self, messages: Sequence[dict[str, Any]]) -> tuple[JudgedView, str, str | None]:
         """What the judge sees, its cache key, and the prompt text if the ledger may store it."""
-        text = None
-        if self.settings.ledger.store_prompts:
-            turns = extract_turns(messages)
-            text = "\n\n".join(f"[{turn.role}] {turn.text}" for turn in turns)
-        if self._readings is None:
-            return *self._reading(messages), text
-        digest = fingerprint(messages)
-        reading = self._readings.get(digest)
+        turns = extract_turns(messages) if self.settings.ledger.store_prompts else None
+        text = None if turns is None else "\n\n".join(f"[{t.role}] {t.text}" for t in turns)
+        memory = self._readings
+        digest = fingerprint(messages) if memory is not None else b""
+        reading = memory.get(digest) if memory is not None else None
         if reading is None:
-            reading = self._readings[digest] = self._reading(messages)
+            max_tokens = self.settings.judge.max_input_tokens
+            view = judged_view(turns or extract_turns(messages), max_tokens)
+            reading = view, cache_key(view, self.judge.name, self.judge.prompt_version)
+            if memory is not None:
+                memory[digest] = reading
         return *reading, text
-
-    def _reading(self, messages: Sequence[dict[str, Any]]) -> tuple[JudgedView, str]:
-        view = judged_view(extract_turns(messages), self.settings.judge.max_input_tokens)
-        return view, cache_key(view, self.judge.name, self.judge.prompt_version)
 
     def passthrough(
         self,

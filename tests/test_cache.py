@@ -220,19 +220,23 @@ def test_a_verdict_the_disk_refused_is_not_remembered(tmp_path: Path) -> None:
     cache.close()
 
 
-async def test_a_repeated_prompt_is_read_and_tokenized_once(
-    make_settings: Callable[..., Settings],
-    judge_route: respx.Route,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    readings: list[int] = []
+@pytest.fixture
+def readings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per time the router works out what the judge sees (tokenizing the prompt)."""
+    calls: list[int] = []
     real = router_module.judged_view
 
     def counting(*args: Any, **kwargs: Any) -> Any:
-        readings.append(1)
+        calls.append(1)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(router_module, "judged_view", counting)
+    return calls
+
+
+async def test_a_repeated_prompt_is_read_and_tokenized_once(
+    make_settings: Callable[..., Settings], judge_route: respx.Route, readings: list[int]
+) -> None:
     engine = Engine(make_settings())
     try:
         message = {"role": "user", "content": "Prove that sqrt(2) is irrational.", "name": "ann"}
@@ -252,18 +256,8 @@ async def test_a_repeated_prompt_is_read_and_tokenized_once(
 
 
 async def test_without_memory_entries_every_prompt_is_read_again(
-    make_settings: Callable[..., Settings],
-    judge_route: respx.Route,
-    monkeypatch: pytest.MonkeyPatch,
+    make_settings: Callable[..., Settings], judge_route: respx.Route, readings: list[int]
 ) -> None:
-    readings: list[int] = []
-    real = router_module.judged_view
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        readings.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(router_module, "judged_view", counting)
     engine = Engine(make_settings(cache={"memory_entries": 0}))
     try:
         await engine.route(PROMPT)
