@@ -543,7 +543,7 @@ def router_command(config: Path, port: int, profile: Path | None) -> list[str]:
             str(port),
         ]
     script = Path(sys.executable).with_name("judge-router")
-    # The `judge-router` console script is `python -m judge_router.cli` (used if it is missing).
+    # The `judge-router` console script is `python -m judge_router.cli.main` (used if it is missing).
     serve = [str(script)] if script.exists() else [sys.executable, "-m", "judge_router.cli"]
     serve += ["serve", "--config", str(config), "--host", HOST, "--port", str(port)]
     return serve + ["--log-level", "warning"]
@@ -587,7 +587,7 @@ def profiled_router(profile: Path, config: Path, port: int) -> None:
     import uvicorn
 
     from judge_router.config import load_settings
-    from judge_router.server import create_app
+    from judge_router.serving.app import create_app
 
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
     app = ProfileSwitch(create_app(load_settings(config)), profile)
@@ -858,7 +858,7 @@ def run_benchmark(options: Options) -> dict[str, Any]:
         directory = Path(tmp)
         deadline = time.monotonic() + options.startup_timeout_s
         fake_log = directory / "upstream.log"
-        fake_cmd = [sys.executable, "-m", "judge_router.fake_upstream", "--host", HOST, "--port"]
+        fake_cmd = [sys.executable, "-m", "judge_router.testing.fake_upstream", "--host", HOST, "--port"]
         fake = stack.enter_context(running([*fake_cmd, "0"], fake_log, pipes=True))
         ready = read_line(fake, deadline, fake_log, "fake upstream")
         base_url = ready.rsplit(" ", 1)[1]  # "fake upstream ready on http://127.0.0.1:PORT/v1"

@@ -29,7 +29,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-# Before judge_router.judge imports litellm: its price map must come from the package, not the network.
+# Before judge_router imports litellm: its price map must come from the package, not the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # benchmarks/ is a folder of scripts, not a package: whether run as a script or loaded by path (as
 # the smoke tests do), the shared module is found next to this file.
@@ -60,10 +60,10 @@ from loadgen import (  # noqa: E402
     yes,
 )
 
-from judge_router.conversation import extract_turns, judged_view  # noqa: E402
-from judge_router.fake_upstream import FakeUpstream  # noqa: E402
-from judge_router.judge import load_prompt, render_conversation  # noqa: E402
-from judge_router.tokens import count_tokens, encoding  # noqa: E402
+from judge_router.routing.conversation import extract_turns, judged_view  # noqa: E402
+from judge_router.routing.judges.llm import load_prompt, render_conversation  # noqa: E402
+from judge_router.routing.tokens import count_tokens, encoding  # noqa: E402
+from judge_router.testing.fake_upstream import FakeUpstream  # noqa: E402
 
 JUDGE_INPUT_PRICE = 5e-8  # USD per input token, the judge price written into the config below
 TARGETS = {"cached_p50_ms": 2.0, "cached_rps": 1000.0}
@@ -330,7 +330,7 @@ def router_server(
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """`judge-router serve` (one uvicorn worker) on a free loopback port, ready when /healthz is."""
     port = free_port()
-    # `python -m judge_router.cli` is the `judge-router` console script without relying on PATH.
+    # `python -m judge_router.cli.main` is the `judge-router` console script without relying on PATH.
     command = [sys.executable, "-m", "judge_router.cli", "serve", "--config", str(config)]
     command += ["--host", HOST, "--port", str(port), "--log-level", "warning"]
     if options.profile_server is not None:
@@ -500,7 +500,7 @@ def measure_client_ceiling(options: Options, log: Path) -> list[dict[str, Any]]:
     Whatever rate a client reaches here bounds what it can measure: it must sit well above the router.
     """
     port = free_port()
-    command = [sys.executable, "-m", "judge_router.fake_upstream", "--host", HOST]
+    command = [sys.executable, "-m", "judge_router.testing.fake_upstream", "--host", HOST]
     command += ["--port", str(port)]
     body = json.dumps({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
     payloads = [make_payload(port, "/v1/chat/completions", body.encode())]

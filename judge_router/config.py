@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from judge_router.tiers import TIER_ORDER, Tier
+from judge_router.types import TIER_ORDER, Tier
 
 CONFIG_ENV_VAR = "JUDGE_ROUTER_CONFIG"
 ENV_REFERENCE_PREFIX = "os.environ/"

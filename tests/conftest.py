@@ -14,8 +14,8 @@ import respx
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from judge_router.config import Settings  # noqa: E402
-from judge_router.engine import Engine  # noqa: E402
-from judge_router.server import create_app  # noqa: E402
+from judge_router.service.engine import Engine  # noqa: E402
+from judge_router.serving.app import create_app  # noqa: E402
 
 from fakes import JUDGE_BASE, settings_data, verdict_reply  # noqa: E402
 

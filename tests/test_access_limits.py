@@ -12,12 +12,12 @@ import pytest
 import respx
 from click.testing import CliRunner
 
-from judge_router.access import RateLimiter
-from judge_router.breaker import CircuitBreaker
-from judge_router.cli import main
+from judge_router.cli.main import main
 from judge_router.config import Settings
-from judge_router.engine import Engine
-from judge_router.server import create_app
+from judge_router.service.engine import Engine
+from judge_router.serving.access import RateLimiter
+from judge_router.serving.app import create_app
+from judge_router.upstream.breaker import CircuitBreaker
 
 from fakes import fake_upstream, verdict_reply
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import respx
 
-import judge_router.router as router_module
-from judge_router.cache import VerdictCache, cache_key
+import judge_router.routing.pipeline as router_module
 from judge_router.config import Settings
-from judge_router.conversation import Turn, judged_view
-from judge_router.engine import Engine
-from judge_router.tiers import Source, Tier, Verdict
+from judge_router.routing.conversation import Turn, judged_view
+from judge_router.routing.verdict_cache import VerdictCache, cache_key
+from judge_router.service.engine import Engine
+from judge_router.types import Source, Tier, Verdict
 
 from fakes import verdict_reply
 
@@ -91,7 +91,7 @@ async def test_new_prompt_version_invalidates_cached_verdicts(
     assert judge_route.call_count == 2  # one miss per version, then hits
     # Editing a prompt file in place (same name) invalidates too.
     (prompts / "judge-v2.md").write_text("Rate difficulty. v2, reworded")
-    from judge_router.judge import load_prompt
+    from judge_router.routing.judges.llm import load_prompt
 
     load_prompt.cache_clear()
     engine = Engine(make_settings(judge={"prompt": "judge-v2", "prompt_dir": str(prompts)}))

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from judge_router.cli import main
-from judge_router.ledger import Ledger
+from judge_router.accounting.ledger import Ledger
+from judge_router.cli.main import main
 
 from fakes import settings_data
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from judge_router.completion import Completions
 from judge_router.config import ConfigError, Settings, load_settings
-from judge_router.tiers import Tier
+from judge_router.types import Tier
+from judge_router.upstream.completion import Completions
 
 EXAMPLE = Path(__file__).parent.parent / "judge-router.example.yaml"
 

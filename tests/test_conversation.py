@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import respx
 
-from judge_router.conversation import Turn, extract_turns, judged_view
-from judge_router.engine import Engine
-from judge_router.judge import load_prompt
-from judge_router.tokens import count_tokens
+from judge_router.routing.conversation import Turn, extract_turns, judged_view
+from judge_router.routing.judges.llm import load_prompt
+from judge_router.routing.tokens import count_tokens
+from judge_router.service.engine import Engine
 
 from fakes import judge_request
 

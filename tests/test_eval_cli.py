@@ -13,11 +13,11 @@ import respx
 import yaml
 from click.testing import CliRunner, Result
 
-from judge_router.cli import main
-from judge_router.cli_eval import eval_settings
+from judge_router.cli.eval import eval_settings
+from judge_router.cli.main import main
 from judge_router.config import Settings
-from judge_router.conversation import extract_turns, judged_view
-from judge_router.heuristic import HeuristicJudge
+from judge_router.routing.conversation import extract_turns, judged_view
+from judge_router.routing.judges.heuristic import HeuristicJudge
 
 from fakes import JUDGE_PRICE, settings_data, verdict_reply
 

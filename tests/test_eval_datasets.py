@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from judge_router.dataset_rows import parse_ladder, parse_levels
-from judge_router.datasets import DatasetError, detect_format, load_dataset
-from judge_router.tiers import Tier
+from judge_router.evaluation.datasets import DatasetError, detect_format, load_dataset
+from judge_router.evaluation.rows import parse_ladder, parse_levels
+from judge_router.types import Tier
 
 L, M, H = Tier.LOW, Tier.MEDIUM, Tier.HIGH
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from judge_router.metrics import (
+from judge_router.evaluation.scores import (
     Outcome,
     classify,
     confusion_matrix,
@@ -14,7 +14,7 @@ from judge_router.metrics import (
     routed_run,
     tercile_thresholds,
 )
-from judge_router.tiers import Tier
+from judge_router.types import Tier
 
 L, M, H = Tier.LOW, Tier.MEDIUM, Tier.HIGH
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from judge_router.config import Settings
-from judge_router.dataset_rows import Dataset, EvalRow
-from judge_router.engine import Engine
-from judge_router.eval_report import build_report, row_records
-from judge_router.evaluate import evaluate
-from judge_router.tiers import Decision, Source, Tier, Verdict
+from judge_router.evaluation.report import build_report, row_records
+from judge_router.evaluation.rows import Dataset, EvalRow
+from judge_router.evaluation.run import evaluate
+from judge_router.service.engine import Engine
+from judge_router.types import Decision, Source, Tier, Verdict
 
 
 def _rows(n: int) -> list[EvalRow]:

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from judge_router.fake_upstream import BAD_JSON_BODY, FakeUpstream, FakeUpstreamApp
+from judge_router.testing.fake_upstream import BAD_JSON_BODY, FakeUpstream, FakeUpstreamApp
 
 
 @pytest.fixture(scope="module")

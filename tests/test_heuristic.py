@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from judge_router.conversation import Turn, judged_view
-from judge_router.heuristic import HeuristicJudge
-from judge_router.tiers import Source, Tier
+from judge_router.routing.conversation import Turn, judged_view
+from judge_router.routing.judges.heuristic import HeuristicJudge
+from judge_router.types import Source, Tier
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ import pytest
 import respx
 
 from judge_router.config import Settings
-from judge_router.engine import Engine
-from judge_router.server import create_app
+from judge_router.service.engine import Engine
+from judge_router.serving.app import create_app
 
 from fakes import JUDGE_BASE, fake_upstream, judge_request
 
@@ -178,7 +178,7 @@ async def test_prompt_text_is_stored_only_when_asked(
 
 
 def test_answers_echoing_a_lone_surrogate_are_still_json() -> None:
-    from judge_router.json_response import FastJSONResponse
+    from judge_router.serving.json_response import FastJSONResponse
 
     body = FastJSONResponse({"error": {"message": "bad key '\ud800'", "n": 1.5}}).body
     assert json.loads(body) == {"error": {"message": "bad key '\ud800'", "n": 1.5}}

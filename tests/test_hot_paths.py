@@ -12,9 +12,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Router
 
 from judge_router.config import Settings
-from judge_router.engine import Engine
-from judge_router.hot_paths import HotPaths
-from judge_router.server import create_app
+from judge_router.service.engine import Engine
+from judge_router.serving.app import create_app
+from judge_router.serving.hot_paths import HotPaths
 
 
 async def test_hot_endpoints_skip_fastapi_routing_and_the_rest_do_not(

@@ -11,8 +11,8 @@ import pytest
 import respx
 
 from judge_router.config import Settings
-from judge_router.engine import Engine
-from judge_router.tiers import Source, Tier
+from judge_router.service.engine import Engine
+from judge_router.types import Source, Tier
 
 from fakes import JUDGE_PRICE, judge_request, verdict_reply
 

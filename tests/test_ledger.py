@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 
+from judge_router.accounting.ledger import Ledger, LedgerRow, connect, migrate
 from judge_router.config import Settings
-from judge_router.engine import Engine
-from judge_router.ledger import Ledger, LedgerRow, connect, migrate
-from judge_router.server import create_app
+from judge_router.service.engine import Engine
+from judge_router.serving.app import create_app
 
 
 def row(request_id: str) -> LedgerRow:

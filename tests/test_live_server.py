@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from judge_router.fake_upstream import FakeUpstream
+from judge_router.testing.fake_upstream import FakeUpstream
 
 from fakes import settings_data
 from servers import clean_env, running_server

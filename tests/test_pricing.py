@@ -11,9 +11,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
 
-from judge_router.completion import Completions  # noqa: E402
+from judge_router.accounting.prices import ExactCost, Price, flat_limits, thresholds  # noqa: E402
 from judge_router.config import ModelEntry  # noqa: E402
-from judge_router.pricing import ExactCost, Price, flat_limits, thresholds  # noqa: E402
+from judge_router.upstream.completion import Completions  # noqa: E402
 
 FLAT = Price(1e-6, 4e-6, from_config=False)
 

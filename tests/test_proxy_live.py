@@ -13,9 +13,9 @@ import openai
 import pytest
 
 from judge_router.config import Settings
-from judge_router.engine import Engine
-from judge_router.fake_upstream import BackgroundServer, FakeUpstream
-from judge_router.server import create_app
+from judge_router.service.engine import Engine
+from judge_router.serving.app import create_app
+from judge_router.testing.fake_upstream import BackgroundServer, FakeUpstream
 
 from fakes import settings_data
 

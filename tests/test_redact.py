@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from judge_router.redact import REDACTED, RedactingFilter, Redactor
+from judge_router.upstream.redact import REDACTED, RedactingFilter, Redactor
 
 
 def test_configured_and_key_shaped_secrets_are_scrubbed() -> None:

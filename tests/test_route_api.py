@@ -11,8 +11,8 @@ import pytest
 import respx
 
 from judge_router.config import Settings
-from judge_router.engine import Engine
-from judge_router.server import create_app
+from judge_router.service.engine import Engine
+from judge_router.serving.app import create_app
 
 from fakes import verdict_reply
 

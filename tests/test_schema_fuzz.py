@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
 from judge_router.config import Settings
-from judge_router.engine import Engine
-from judge_router.server import create_app
+from judge_router.service.engine import Engine
+from judge_router.serving.app import create_app
 
 from fakes import fake_upstream, settings_data
 

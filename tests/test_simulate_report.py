@@ -9,10 +9,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from judge_router.cli import main
+from judge_router.accounting.ledger import Ledger, LedgerRow
+from judge_router.accounting.simulator import Mix, load_mix, simulate
+from judge_router.cli.main import main
 from judge_router.config import ConfigError
-from judge_router.ledger import Ledger, LedgerRow
-from judge_router.simulate import Mix, load_mix, simulate
 
 from fakes import settings_data
 

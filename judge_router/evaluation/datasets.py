@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from judge_router.dataset_rows import (
+from judge_router.evaluation.rows import (
     Dataset,
     DatasetError,
     EvalRow,
@@ -19,8 +19,8 @@ from judge_router.dataset_rows import (
     require_text,
     tier_value,
 )
-from judge_router.metrics import Outcome
-from judge_router.tiers import TIER_ORDER, Tier
+from judge_router.evaluation.scores import Outcome
+from judge_router.types import TIER_ORDER, Tier
 
 __all__ = ["Dataset", "DatasetError", "EvalRow", "load_dataset"]
 

@@ -9,9 +9,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from judge_router.datasets import Dataset
-from judge_router.evaluate import RowResult
-from judge_router.metrics import (
+from judge_router.evaluation.datasets import Dataset
+from judge_router.evaluation.run import RowResult
+from judge_router.evaluation.scores import (
     Outcomes,
     classify,
     length_tiers,
@@ -20,7 +20,7 @@ from judge_router.metrics import (
     routed_run,
     tercile_thresholds,
 )
-from judge_router.tiers import TIER_ORDER, Tier
+from judge_router.types import TIER_ORDER, Tier
 
 CSV_FIELDS = (
     "id",

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from judge_router.dataset_rows import EvalRow
-from judge_router.tiers import Decision, Tier
+from judge_router.evaluation.rows import EvalRow
+from judge_router.types import Decision, Tier
 
 Decide = Callable[[Sequence[dict[str, Any]]], Awaitable[Decision]]
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from judge_router.stats import summarise
+from judge_router.accounting.stats import summarise
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402  (must follow the environment set-up above)
 
-from judge_router.breaker import CircuitBreaker  # noqa: E402
+from judge_router.accounting.prices import Price, flat_limits, thresholds  # noqa: E402
 from judge_router.config import ConfigError, ModelEntry, Settings  # noqa: E402
-from judge_router.pricing import Price, flat_limits, thresholds  # noqa: E402
-from judge_router.redact import Redactor  # noqa: E402
+from judge_router.upstream.breaker import CircuitBreaker  # noqa: E402
+from judge_router.upstream.redact import Redactor  # noqa: E402
 
 litellm.suppress_debug_info = True
 # httpx for every provider (not aiohttp): one transport to reason about, and the one respx can fake.

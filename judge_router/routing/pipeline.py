@@ -10,11 +10,11 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from judge_router.cache import VerdictCache, cache_key
 from judge_router.config import Settings
-from judge_router.conversation import JudgedView, extract_turns, judged_view
-from judge_router.judge import GuardedJudge
-from judge_router.tiers import Decision, Source, Tier, Verdict
+from judge_router.routing.conversation import JudgedView, extract_turns, judged_view
+from judge_router.routing.judges.llm import GuardedJudge
+from judge_router.routing.verdict_cache import VerdictCache, cache_key
+from judge_router.types import Decision, Source, Tier, Verdict
 
 
 def new_request_id() -> str:

@@ -12,12 +12,12 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from judge_router.breaker import CircuitBreaker
-from judge_router.completion import Completions, UpstreamError
 from judge_router.config import ConfigError, JudgeConfig
-from judge_router.conversation import JudgedView
-from judge_router.heuristic import HeuristicJudge
-from judge_router.tiers import Source, Tier, Verdict
+from judge_router.routing.conversation import JudgedView
+from judge_router.routing.judges.heuristic import HeuristicJudge
+from judge_router.types import Source, Tier, Verdict
+from judge_router.upstream.breaker import CircuitBreaker
+from judge_router.upstream.completion import Completions, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,9 @@ class _JudgeOutput(BaseModel):
 
 def prompts_dir() -> Path:
     """prompts/ inside an installed wheel, else the repository's top-level prompts/."""
-    packaged = Path(__file__).parent / "prompts"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
+    package = Path(__file__).parents[2]
+    packaged = package / "prompts"
+    return packaged if packaged.is_dir() else package.parent / "prompts"
 
 
 @cache

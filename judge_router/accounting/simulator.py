@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from judge_router.config import ConfigError
-from judge_router.tiers import TIER_ORDER, Tier
+from judge_router.types import TIER_ORDER, Tier
 
 PER_MILLION = 1_000_000
 

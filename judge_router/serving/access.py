@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from judge_router.config import ApiKey, ServerConfig
-from judge_router.json_response import FastJSONResponse as JSONResponse
+from judge_router.serving.json_response import FastJSONResponse as JSONResponse
 
 OPEN_PATHS = frozenset({"/healthz"})
 

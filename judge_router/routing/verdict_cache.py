@@ -14,8 +14,8 @@ from typing import Any
 import diskcache
 from cachetools import TLRUCache
 
-from judge_router.conversation import JudgedView
-from judge_router.tiers import Source, Tier, Verdict
+from judge_router.routing.conversation import JudgedView
+from judge_router.types import Source, Tier, Verdict
 
 log = logging.getLogger(__name__)
 

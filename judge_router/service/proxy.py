@@ -10,12 +10,12 @@ from typing import Any
 import anyio
 import pydantic_core
 
-from judge_router.completion import AllAttemptsFailed, Attempt, Completed, StreamStarted
-from judge_router.conversation import message_text
-from judge_router.engine import Engine
-from judge_router.ledger import LedgerRow
-from judge_router.tiers import TIER_ORDER, Decision, Source, Tier
-from judge_router.tokens import count_tokens
+from judge_router.accounting.ledger import LedgerRow
+from judge_router.routing.conversation import message_text
+from judge_router.routing.tokens import count_tokens
+from judge_router.service.engine import Engine
+from judge_router.types import TIER_ORDER, Decision, Source, Tier
+from judge_router.upstream.completion import AllAttemptsFailed, Attempt, Completed, StreamStarted
 
 AUTO = "auto"
 

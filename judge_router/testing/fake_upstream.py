@@ -539,7 +539,7 @@ class _AnnouncingServer(uvicorn.Server):
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m judge_router.fake_upstream",
+        prog="python -m judge_router.testing.fake_upstream",
         description="Loopback OpenAI-compatible fake provider.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from typing import Any
 
 import click
@@ -69,8 +68,8 @@ def serve(
 
     import uvicorn
 
-    from judge_router.redact import Redactor, install_log_redaction
-    from judge_router.server import create_app
+    from judge_router.serving.app import create_app
+    from judge_router.upstream.redact import Redactor, install_log_redaction
 
     _setup_logging(log_level.upper())
     settings = _settings(config_path)
@@ -96,7 +95,7 @@ def serve(
             create_app(settings).state.engine.close()  # fail fast on config errors, once
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        uvicorn.run("judge_router.server:app_from_env", factory=True, workers=workers, **common)
+        uvicorn.run("judge_router.serving.app:app_from_env", factory=True, workers=workers, **common)
         return
     try:
         app = create_app(settings)
@@ -112,8 +111,8 @@ def serve(
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool) -> None:
     """Decide the tier and model for PROMPT (without calling the model)."""
-    from judge_router.engine import Engine
-    from judge_router.tiers import Tier
+    from judge_router.service.engine import Engine
+    from judge_router.types import Tier
 
     _setup_logging("WARNING")
     settings = _settings(config_path)
@@ -146,9 +145,9 @@ def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON.")
 def report(config_path: str | None, since: str | None, as_json: bool) -> None:
     """Spend and savings from the ledger: totals, and by tier, model and day."""
-    from judge_router.ledger import Ledger
-    from judge_router.reporting import print_summary
-    from judge_router.server import parse_since
+    from judge_router.accounting.ledger import Ledger
+    from judge_router.accounting.reports import print_summary
+    from judge_router.serving.app import parse_since
 
     settings = _settings(config_path)
     try:
@@ -177,8 +176,8 @@ def simulate(mix_path: str, as_json: bool) -> None:
     """Price a monthly traffic mix before and after routing, judge cost included."""
     from pathlib import Path
 
-    from judge_router import simulate as simulator
-    from judge_router.reporting import print_simulation
+    from judge_router.accounting import simulator
+    from judge_router.accounting.reports import print_simulation
 
     try:
         mix = simulator.load_mix(Path(mix_path))
@@ -193,9 +192,9 @@ def simulate(mix_path: str, as_json: bool) -> None:
 
 def _judge_template_tokens() -> int:
     """Tokens the judge is sent besides the conversation: its prompt and the data markers."""
-    from judge_router.conversation import JudgedView
-    from judge_router.judge import load_prompt, render_conversation
-    from judge_router.tokens import count_tokens
+    from judge_router.routing.conversation import JudgedView
+    from judge_router.routing.judges.llm import load_prompt, render_conversation
+    from judge_router.routing.tokens import count_tokens
 
     empty = JudgedView((), 0, 0, truncated=False)
     return count_tokens(load_prompt("judge-v1")) + count_tokens(
@@ -204,8 +203,8 @@ def _judge_template_tokens() -> int:
 
 
 def _litellm_prices(model: str) -> tuple[float, float]:
-    from judge_router.completion import Completions
     from judge_router.config import ModelEntry
+    from judge_router.upstream.completion import Completions
 
     price = Completions.resolve_price(ModelEntry(model=model))
     return price.input_per_token, price.output_per_token
@@ -223,10 +222,7 @@ def _print_mapping(title: str, data: dict[str, Any]) -> None:
     Console().print(table)
 
 
-from judge_router.cli_eval import eval_command  # noqa: E402
+from judge_router.cli.eval import eval_command  # noqa: E402
 
 main.add_command(eval_command)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

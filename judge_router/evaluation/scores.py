@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from judge_router.tiers import TIER_ORDER, Tier
+from judge_router.types import TIER_ORDER, Tier
 
 CORRECT_AT = 0.5  # a score at or above this counts as a correct answer (RouterBench scores are 0/1)
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from judge_router.metrics import Outcome
-from judge_router.tiers import TIER_ORDER, Tier
+from judge_router.evaluation.scores import Outcome
+from judge_router.types import TIER_ORDER, Tier
 
 
 class DatasetError(ValueError):

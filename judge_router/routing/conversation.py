@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from judge_router.tokens import cut_middle, encode
+from judge_router.routing.tokens import cut_middle, encode
 
 KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 EARLIER_TURNS_ROLE = "earlier turns (shortened)"

@@ -8,14 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from judge_router.cache import VerdictCache
-from judge_router.completion import Completions
+from judge_router.accounting.ledger import Ledger, LedgerRow
 from judge_router.config import Settings
-from judge_router.judge import build_judge
-from judge_router.ledger import Ledger, LedgerRow
-from judge_router.router import Router
-from judge_router.telemetry import Telemetry
-from judge_router.tiers import Decision, Source, Tier
+from judge_router.routing.judges.llm import build_judge
+from judge_router.routing.pipeline import Router
+from judge_router.routing.verdict_cache import VerdictCache
+from judge_router.serving.prometheus import Telemetry
+from judge_router.types import Decision, Source, Tier
+from judge_router.upstream.completion import Completions
 
 # Sources whose verdict came from asking a judge just now (so its latency is worth observing).
 _JUDGED_NOW = {Source.LLM.value, Source.HEURISTIC.value, Source.FALLBACK.value}

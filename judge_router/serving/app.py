@@ -18,15 +18,15 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from judge_router.access import AccessControl
-from judge_router.api_models import ChatCompletionRequest, RouteRequest
 from judge_router.config import Settings
-from judge_router.conversation import ConversationError
-from judge_router.engine import Engine, RouteAnswer
-from judge_router.hot_paths import HotPaths
-from judge_router.json_response import FastJSONResponse as JSONResponse
-from judge_router.proxy import Proxy, ProxyError
-from judge_router.request_body import InvalidBody, component_schemas, documented, parse
+from judge_router.routing.conversation import ConversationError
+from judge_router.service.engine import Engine, RouteAnswer
+from judge_router.service.proxy import Proxy, ProxyError
+from judge_router.serving.access import AccessControl
+from judge_router.serving.bodies import ChatCompletionRequest, RouteRequest
+from judge_router.serving.hot_paths import HotPaths
+from judge_router.serving.json_response import FastJSONResponse as JSONResponse
+from judge_router.serving.request_body import InvalidBody, component_schemas, documented, parse
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +413,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """App factory for `uvicorn --factory` and multi-worker serving: config from $JUDGE_ROUTER_CONFIG."""
     from judge_router.config import load_settings
-    from judge_router.redact import Redactor, install_log_redaction
+    from judge_router.upstream.redact import Redactor, install_log_redaction
 
     settings = load_settings()
     install_log_redaction(Redactor(settings.secrets()))  # each worker process configures its own

@@ -12,8 +12,14 @@ from typing import Any
 import click
 
 from judge_router.config import ConfigError, Settings, load_settings
-from judge_router.datasets import DEFAULT_LEVELS, FORMATS, DatasetError, EvalRow, load_dataset
-from judge_router.evaluate import RowResult, evaluate
+from judge_router.evaluation.datasets import (
+    DEFAULT_LEVELS,
+    FORMATS,
+    DatasetError,
+    EvalRow,
+    load_dataset,
+)
+from judge_router.evaluation.run import RowResult, evaluate
 
 MEMORY_LEDGER = Path(":memory:")  # sqlite3's in-memory database
 
@@ -42,7 +48,7 @@ def _run(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from judge_router.engine import Engine  # imports litellm: only once we know we need it
+    from judge_router.service.engine import Engine  # imports litellm: only once we know we need it
 
     try:
         engine = Engine(settings)
@@ -155,8 +161,8 @@ def eval_command(
     ladder: str | None,
 ) -> None:
     """Rate DATASET's labelled prompts with the judge; report accuracy, routing errors and costs."""
-    from judge_router.eval_report import build_report, write_csv
-    from judge_router.eval_tables import render
+    from judge_router.evaluation.report import build_report, write_csv
+    from judge_router.evaluation.tables import render
 
     logging.basicConfig(level=logging.ERROR)  # per-row judge failures are counted in the report
     try:

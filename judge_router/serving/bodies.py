@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from judge_router.tiers import Tier
+from judge_router.types import Tier
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 

@@ -6,8 +6,8 @@ import re
 import time
 from dataclasses import dataclass
 
-from judge_router.conversation import JudgedView
-from judge_router.tiers import Source, Tier, Verdict
+from judge_router.routing.conversation import JudgedView
+from judge_router.types import Source, Tier, Verdict
 
 _CODE = re.compile(
     r"```|\bdef \w+\(|\bfunction\s+\w+\s*\(|\bclass \w+|#include|\bimport \w+|=>|\bSELECT\b.+\bFROM\b"

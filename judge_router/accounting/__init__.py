@@ -1,0 +1,1 @@
+"""Money: the ledger, prices, savings statistics, reports and the simulator."""

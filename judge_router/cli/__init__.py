@@ -1,0 +1,5 @@
+"""The command line: `judge-router serve | route | eval | report | simulate`."""
+
+from judge_router.cli.main import main
+
+__all__ = ["main"]

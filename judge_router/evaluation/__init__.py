@@ -1,0 +1,1 @@
+"""Measuring judges: data set loaders, scores, the eval run and its report."""

@@ -1,0 +1,1 @@
+"""What a request does: the engine, and how a decided request is answered."""

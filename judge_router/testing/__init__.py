@@ -1,0 +1,1 @@
+"""The loopback fake provider shared by tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""Every provider call (the only place litellm is imported), circuit breakers and redaction."""
