@@ -61,6 +61,7 @@ class Decision(BaseModel):
     """What the router decided for one request: the verdict and the models it maps to."""
 
     request_id: str
+    endpoint: str = "route"  # route | complete | chat | cli | eval
     prompt_hash: str
     verdict: Verdict
     cached: bool

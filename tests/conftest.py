@@ -15,6 +15,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from judge_router.config import Settings  # noqa: E402
 from judge_router.service.engine import Engine  # noqa: E402
+from judge_router.service.factory import build_engine  # noqa: E402
 from judge_router.serving.app import create_app  # noqa: E402
 
 from fakes import JUDGE_BASE, settings_data, verdict_reply  # noqa: E402
@@ -47,10 +48,10 @@ def judge_route(respx_mock: respx.MockRouter) -> respx.Route:
 
 
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    built = Engine(settings)
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    built = build_engine(settings)
     yield built
-    built.close()
+    await built.aclose()
 
 
 @pytest.fixture

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import httpx
 import respx
+
+from judge_router.accounting.ledger import LedgerHealth
+from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.routing.conversation import JudgedView
+from judge_router.routing.judges.base import JudgeError
+from judge_router.routing.request import RoutingRequest
+from judge_router.routing.verdict_store import StoredVerdict, StoreHealth
+from judge_router.types import Source, Tier, Verdict
 
 # Fake providers live on a loopback address that nothing listens on: respx answers for it.
 JUDGE_BASE = "http://127.0.0.1:9/judge/v1"
@@ -132,3 +142,118 @@ def fake_upstream(
         return outcome if outcome is not None else chat_reply(model)
 
     return mock.post(f"{UPSTREAM_BASE}/chat/completions").mock(side_effect=answer)
+
+
+def ask(
+    messages: str | list[dict[str, Any]], tier: Tier | None = None, **fields: Any
+) -> RoutingRequest:
+    """A routing request for `messages` (a string is one user message)."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    return RoutingRequest(messages, tier=tier, **fields)
+
+
+class FakeJudge:
+    """A judge at the seam: answers from a queue (a tier, None to abstain, or a JudgeError to
+    raise), then `default`; remembers every view it was shown."""
+
+    version = "fake-1"
+
+    def __init__(
+        self,
+        *answers: Tier | JudgeError | None,
+        default: Tier = Tier.MEDIUM,
+        name: str = "fake-judge",
+        cacheable: bool = True,
+        cost_usd: float = 0.001,
+    ):
+        self.name = name
+        self.cacheable = cacheable
+        self.answers: deque[Tier | JudgeError | None] = deque(answers)
+        self.default = default
+        self.cost_usd = cost_usd
+        self.seen: list[JudgedView] = []
+        self.gate: asyncio.Event | None = None  # when set, rate() waits for it
+
+    def enqueue(self, *answers: Tier | JudgeError | None) -> None:
+        self.answers.extend(answers)
+
+    async def rate(self, view: JudgedView) -> Verdict | None:
+        self.seen.append(view)
+        if self.gate is not None:
+            await self.gate.wait()
+        answer = self.answers.popleft() if self.answers else self.default
+        if isinstance(answer, JudgeError):
+            raise answer
+        if answer is None:
+            return None
+        return Verdict(
+            tier=answer,
+            reason=f"{self.name} says {answer.value}",
+            source=Source.LLM,
+            cost_usd=self.cost_usd,
+            latency_ms=1.0,
+            judge_model=self.name,
+        )
+
+
+class FakeLedger:
+    """A ledger at the seam: rows in a list; `failing` makes every write fail (and rows wait)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, LedgerRow] = {}
+        self.failing = False
+        self.pending: list[LedgerRow] = []
+
+    async def record(self, row: LedgerRow, replace: bool = False) -> bool:
+        self.pending.append(row)
+        if self.failing:
+            return False
+        for waiting in self.pending:
+            self.stored[waiting.request_id] = waiting
+        self.pending.clear()
+        return True
+
+    async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
+        return [
+            row.as_params() | {"metadata": row.metadata, "attempts": row.attempts}
+            for row in self.stored.values()
+            if since is None or row.created_at >= since
+        ]
+
+    async def summary(self, since: str | None = None) -> dict[str, Any]:
+        return {"rows": len(await self.rows(since))}
+
+    async def health(self) -> LedgerHealth:
+        return LedgerHealth(not self.failing, 0, len(self.pending), 0)
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeVerdictStore:
+    """A verdict store at the seam: a dict; `failing` makes reads miss and writes refuse."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, Verdict] = {}
+        self.failing = False
+        self.gets = 0
+
+    async def get(self, key: str) -> StoredVerdict | None:
+        self.gets += 1
+        verdict = None if self.failing else self.kept.get(key)
+        if verdict is None:
+            return None
+        return StoredVerdict(verdict.model_copy(update={"source": Source.CACHE}), 1e12)
+
+    async def put(self, key: str, verdict: Verdict) -> StoredVerdict | None:
+        if self.failing:
+            return None
+        self.kept[key] = verdict
+        return StoredVerdict(verdict.model_copy(update={"source": Source.CACHE}), 1e12)
+
+    async def health(self) -> StoreHealth:
+        return StoreHealth(True, not self.failing, 0)
+
+    def close(self) -> None:
+        pass

@@ -13,11 +13,12 @@ import respx
 from click.testing import CliRunner
 
 from judge_router.cli.main import main
-from judge_router.config import Settings
+from judge_router.config import CircuitBreakerConfig, Settings
 from judge_router.service.engine import Engine
-from judge_router.serving.access import RateLimiter
+from judge_router.service.factory import build_engine
+from judge_router.service.rate_limits import MemoryRateLimiter
 from judge_router.serving.app import create_app
-from judge_router.upstream.breaker import CircuitBreaker
+from judge_router.upstream.breaker import MemoryBreaker
 
 from fakes import fake_upstream, verdict_reply
 
@@ -29,11 +30,11 @@ ASK = {"messages": [{"role": "user", "content": "Summarise the design doc."}]}
 
 @asynccontextmanager
 async def app_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Engine]]:
-    engine = Engine(settings)
+    engine = build_engine(settings)
     transport = httpx.ASGITransport(app=create_app(settings, engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client, engine
-    engine.close()
+    await engine.aclose()
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -53,7 +54,7 @@ async def test_keys_are_required_everywhere_but_healthz(
         assert models.status_code == 401
         allowed = await client.post("/route", json={"prompt": "hi"}, headers=bearer(USER_KEY))
         assert allowed.status_code == 200
-        rows = engine.ledger.rows()
+        rows = await engine.ledger.rows()
     assert [row["api_key_id"] for row in rows] == ["team-a"]
     assert judge_route.call_count == 1  # refused requests never reached the judge
 
@@ -110,13 +111,13 @@ async def test_rate_limit_answers_429_with_retry_after(
     assert other_key.status_code == 200  # limits are per key
 
 
-def test_rate_limiter_refills_over_time() -> None:
+async def test_rate_limiter_refills_over_time() -> None:
     now = [0.0]
-    limiter = RateLimiter(per_minute=60, clock=lambda: now[0])
-    assert all(limiter.take("k") == 0 for _ in range(60))
-    assert limiter.take("k") == pytest.approx(1.0)
+    limiter = MemoryRateLimiter(per_minute=60, clock=lambda: now[0])
+    assert [await limiter.take("k") for _ in range(60)] == [0] * 60
+    assert await limiter.take("k") == pytest.approx(1.0)
     now[0] += 1.0
-    assert limiter.take("k") == 0
+    assert await limiter.take("k") == 0
 
 
 async def test_message_count_limit(make_settings: Callable[..., Settings]) -> None:
@@ -145,20 +146,21 @@ async def test_request_deadline_answers_504(
     assert "server.request_timeout_s" in response.json()["error"]["message"]
 
 
-def test_breaker_opens_after_consecutive_failures_and_half_opens() -> None:
+async def test_breaker_opens_after_consecutive_failures_and_half_opens() -> None:
     now = [0.0]
-    breaker = CircuitBreaker(failures=2, cooldown_s=10, clock=lambda: now[0])
-    breaker.failure("m")
-    assert breaker.allows("m")
-    breaker.failure("m")
-    assert not breaker.allows("m") and breaker.open_circuits() == {"m": 10}
+    config = CircuitBreakerConfig(failures=2, cooldown_s=10)
+    breaker = MemoryBreaker(config, clock=lambda: now[0])
+    await breaker.failure("m")
+    assert await breaker.allows("m")
+    await breaker.failure("m")
+    assert not await breaker.allows("m") and await breaker.open_circuits() == {"m": 10}
     now[0] += 10
-    assert breaker.allows("m")  # half-open: one try
-    breaker.failure("m")
-    assert not breaker.allows("m")
+    assert await breaker.allows("m")  # half-open: one try
+    await breaker.failure("m")
+    assert not await breaker.allows("m")
     now[0] += 10
-    breaker.success("m")
-    assert breaker.allows("m") and breaker.open_circuits() == {}
+    await breaker.success("m")
+    assert await breaker.allows("m") and await breaker.open_circuits() == {}
 
 
 async def test_failing_model_is_skipped_once_its_circuit_opens(
@@ -187,7 +189,7 @@ async def test_failing_judge_is_skipped_once_its_circuit_opens(
     async with app_client(settings) as (client, engine):
         for index in range(4):
             await client.post("/route", json={"prompt": f"question {index}"})
-        rows = engine.ledger.rows()
+        rows = await engine.ledger.rows()
     assert judge_route.call_count == 2
     assert [row["source"] for row in rows] == ["heuristic"] * 4
     assert rows[-1]["judge_error"].startswith("circuit_open")

@@ -5,60 +5,64 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
+import diskcache
 import respx
 
-import judge_router.routing.pipeline as router_module
 from judge_router.config import Settings
+from judge_router.routing.cache_key import cache_key
 from judge_router.routing.conversation import Turn, judged_view
-from judge_router.routing.verdict_cache import VerdictCache, cache_key
+from judge_router.routing.memory_layer import MemoryLayer
+from judge_router.routing.one_flight import OneFlight
+from judge_router.routing.verdict_store import DiskVerdictStore
 from judge_router.service.engine import Engine
+from judge_router.service.factory import build_engine
 from judge_router.types import Source, Tier, Verdict
 
-from fakes import verdict_reply
+from fakes import FakeJudge, FakeVerdictStore, ask, verdict_reply
 
 PROMPT = [{"role": "user", "content": "Explain the CAP theorem with an example."}]
+VERDICT = Verdict(tier=Tier.HIGH, reason="r", source=Source.LLM, cost_usd=0.01)
 
 
 async def test_second_identical_prompt_is_a_cache_hit(
     engine: Engine, judge_route: respx.Route
 ) -> None:
     judge_route.mock(return_value=verdict_reply(tier="high"))
-    first = await engine.route(PROMPT)
-    second = await engine.route(PROMPT)
+    first = await engine.route(ask(PROMPT))
+    second = await engine.route(ask(PROMPT))
     assert (first.source, first.cached) == (Source.LLM, False)
     assert (second.source, second.cached, second.tier) == (Source.CACHE, True, Tier.HIGH)
     assert second.judge_cost_usd == 0 and first.judge_cost_usd > 0
     assert judge_route.call_count == 1
-    rows = engine.ledger.rows()
+    rows = await engine.ledger.rows()
     assert rows[0]["prompt_hash"] == rows[1]["prompt_hash"]
 
 
-def test_cache_stores_hash_and_verdict_never_prompt_text(tmp_path: Path) -> None:
-    cache = VerdictCache(tmp_path / "c", ttl_s=60)
+async def test_cache_stores_hash_and_verdict_never_prompt_text(tmp_path: Path) -> None:
+    store = DiskVerdictStore(tmp_path / "c", ttl_s=60)
     secret = "my password is hunter2"
     view = judged_view([Turn("user", secret)], 1000)
     key = cache_key(view, "judge", "judge-v1@abc")
-    cache.put(key, Verdict(tier=Tier.LOW, reason="short", source=Source.LLM))
-    cache.close()
+    await store.put(key, Verdict(tier=Tier.LOW, reason="short", source=Source.LLM))
+    store.close()
     assert key.startswith("jr-verdict-v1:") and secret not in key
     for path in (tmp_path / "c").rglob("*"):
         if path.is_file():
             assert b"hunter2" not in path.read_bytes()
 
 
-def test_ttl_expiry(tmp_path: Path) -> None:
+async def test_ttl_expiry(tmp_path: Path) -> None:
     now = [1_000_000.0]
-    cache = VerdictCache(tmp_path / "c", ttl_s=60, clock=lambda: now[0])
-    cache.put("k", Verdict(tier=Tier.HIGH, reason="r", source=Source.LLM))
+    store = DiskVerdictStore(tmp_path / "c", ttl_s=60, clock=lambda: now[0])
+    await store.put("k", VERDICT)
     now[0] += 59
-    hit = cache.get("k")
-    assert hit is not None and hit.tier is Tier.HIGH and hit.source is Source.CACHE
+    hit = await store.get("k")
+    assert hit is not None and hit.verdict.tier is Tier.HIGH and hit.verdict.source is Source.CACHE
+    assert hit.verdict.cost_usd == 0  # a later request gets it for free
     now[0] += 2
-    assert cache.get("k") is None
-    cache.close()
+    assert await store.get("k") is None
+    store.close()
 
 
 def test_key_changes_with_judge_model_prompt_version_and_text() -> None:
@@ -83,22 +87,22 @@ async def test_new_prompt_version_invalidates_cached_verdicts(
     (prompts / "judge-v1.md").write_text("Rate difficulty. v1")
     (prompts / "judge-v2.md").write_text("Rate difficulty. v2")
     for prompt in ("judge-v1", "judge-v1", "judge-v2", "judge-v2"):
-        engine = Engine(make_settings(judge={"prompt": prompt, "prompt_dir": str(prompts)}))
+        engine = build_engine(make_settings(judge={"prompt": prompt, "prompt_dir": str(prompts)}))
         try:
-            await engine.route(PROMPT)
+            await engine.route(ask(PROMPT))
         finally:
-            engine.close()
+            await engine.aclose()
     assert judge_route.call_count == 2  # one miss per version, then hits
     # Editing a prompt file in place (same name) invalidates too.
     (prompts / "judge-v2.md").write_text("Rate difficulty. v2, reworded")
     from judge_router.routing.judges.llm import load_prompt
 
     load_prompt.cache_clear()
-    engine = Engine(make_settings(judge={"prompt": "judge-v2", "prompt_dir": str(prompts)}))
+    engine = build_engine(make_settings(judge={"prompt": "judge-v2", "prompt_dir": str(prompts)}))
     try:
-        answer = await engine.route(PROMPT)
+        answer = await engine.route(ask(PROMPT))
     finally:
-        engine.close()
+        await engine.aclose()
     assert answer.source is Source.LLM and judge_route.call_count == 3
 
 
@@ -114,7 +118,7 @@ async def test_concurrent_identical_prompts_make_one_judge_call(
         return verdict_reply(tier="low")
 
     judge_route.mock(side_effect=slow_judge)
-    tasks = [asyncio.create_task(engine.route(PROMPT)) for _ in range(20)]
+    tasks = [asyncio.create_task(engine.route(ask(PROMPT))) for _ in range(20)]
     await entered.wait()  # the first request is inside the judge call; the rest have queued
     release.set()
     answers = await asyncio.gather(*tasks)
@@ -122,17 +126,30 @@ async def test_concurrent_identical_prompts_make_one_judge_call(
     assert all(a.tier is Tier.LOW for a in answers)
     assert sorted(a.source.value for a in answers) == ["cache"] * 19 + ["llm"]
     assert len([a for a in answers if a.judge_cost_usd > 0]) == 1  # the judge is paid once
-    assert len(engine.ledger.rows()) == 20
+    assert len(await engine.ledger.rows()) == 20
 
 
-def test_unwritable_cache_directory_degrades_to_no_cache(tmp_path: Path) -> None:
+async def test_unwritable_cache_directory_degrades_to_no_cache(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache directory should be")
-    cache = VerdictCache(blocker / "cache", ttl_s=60)
-    assert not cache.available and cache.errors == 1
-    cache.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
-    assert cache.get("k") is None
-    assert not cache.writable()
+    store = DiskVerdictStore(blocker / "cache", ttl_s=60)
+    assert store.errors == 1
+    assert await store.put("k", VERDICT) is None
+    assert await store.get("k") is None
+    health = await store.health()
+    assert health.enabled and not health.writable
+
+
+async def test_a_corrupt_entry_is_a_miss_not_an_error(tmp_path: Path) -> None:
+    store = DiskVerdictStore(tmp_path / "c", ttl_s=60)
+    store.close()
+    with diskcache.Cache(str(tmp_path / "c")) as disk:
+        disk.set("wrong-shape", {"tier": "enormous", "reason": "r", "expires_at": 1e12})
+        disk.set("not-a-dict", "low")
+    store = DiskVerdictStore(tmp_path / "c", ttl_s=60)
+    assert await store.get("wrong-shape") is None and await store.get("not-a-dict") is None
+    assert store.errors == 0
+    store.close()
 
 
 async def test_corrupt_cache_keeps_routing_and_reports_degraded(
@@ -141,127 +158,161 @@ async def test_corrupt_cache_keeps_routing_and_reports_degraded(
     broken = tmp_path / "corrupt-cache"
     broken.mkdir()
     (broken / "cache.db").write_bytes(b"this is not an sqlite database" * 100)
-    engine = Engine(make_settings(cache={"dir": str(broken)}))
+    engine = build_engine(make_settings(cache={"dir": str(broken)}))
     try:
-        first = await engine.route(PROMPT)
-        second = await engine.route(PROMPT)
+        first = await engine.route(ask(PROMPT))
+        second = await engine.route(ask(PROMPT))
     finally:
-        engine.close()
-    assert not engine.cache.available and engine.cache.errors >= 1
+        await engine.aclose()
+    assert (await engine.verdicts.health()).errors >= 1
     assert (first.source, second.source) == (Source.LLM, Source.LLM)  # judged every time
     assert judge_route.call_count == 2
 
 
-class CountingStore:
-    """Stands in for diskcache: counts reads, and fails them when told to."""
-
-    def __init__(self, fail: bool = False):
-        self.reads = 0
-        self.fail = fail
-
-    def get(self, key: str) -> object:
-        self.reads += 1
-        if self.fail:
-            raise OSError("disk gone")
-        return None
+async def test_recent_verdicts_are_answered_from_memory() -> None:
+    store = FakeVerdictStore()
+    memory = MemoryLayer(store, entries=16)
+    await memory.put("k", VERDICT)
+    store.failing = True  # the store behind it is gone: memory still answers
+    hit = await memory.get("k")
+    assert hit is not None and (hit.verdict.tier, hit.verdict.source) == (Tier.HIGH, Source.CACHE)
+    assert store.gets == 0
+    assert await memory.get("other") is None and store.gets == 1  # a miss asks the store
 
 
-def test_recent_verdicts_are_answered_from_memory(tmp_path: Path) -> None:
-    cache = VerdictCache(tmp_path / "c", ttl_s=60)
-    cache.put("k", Verdict(tier=Tier.HIGH, reason="r", source=Source.LLM, cost_usd=0.01))
-    disk = cache._store
-    cache._store = CountingStore(fail=True)  # type: ignore[assignment]
-    hit = cache.get("k")
-    assert hit is not None and (hit.tier, hit.source, hit.cost_usd) == (Tier.HIGH, Source.CACHE, 0)
-    assert cache._store.reads == 0 and cache.errors == 0  # type: ignore[attr-defined]
-    assert cache.get("other") is None and cache.errors == 1  # a miss in memory reads the disk
-    cache._store = disk
-    cache.close()
+async def test_verdicts_read_from_the_store_are_remembered() -> None:
+    store = FakeVerdictStore()
+    await store.put("k", VERDICT)  # e.g. written by another worker process
+    memory = MemoryLayer(store, entries=16)
+    assert await memory.get("k") is not None and store.gets == 1
+    assert await memory.get("k") is not None and store.gets == 1
 
 
-def test_verdicts_read_from_disk_are_remembered(tmp_path: Path) -> None:
-    writer = VerdictCache(tmp_path / "c", ttl_s=60)  # e.g. another worker process
-    writer.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
-    writer.close()
-    reader = VerdictCache(tmp_path / "c", ttl_s=60)
-    assert reader.get("k") is not None
-    disk = reader._store
-    reader._store = CountingStore()  # type: ignore[assignment]
-    assert reader.get("k") is not None and reader._store.reads == 0  # type: ignore[attr-defined]
-    reader._store = disk
-    reader.close()
+async def test_memory_entries_expire_with_the_store_entry(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    disk = DiskVerdictStore(tmp_path / "c", ttl_s=60, clock=lambda: now[0])
+    memory = MemoryLayer(disk, entries=16, clock=lambda: now[0])
+    await memory.put("k", VERDICT)
+    now[0] += 59
+    assert await memory.get("k") is not None
+    now[0] += 2
+    assert await memory.get("k") is None
+    disk.close()
 
 
-def test_without_memory_entries_every_read_goes_to_disk(tmp_path: Path) -> None:
-    cache = VerdictCache(tmp_path / "c", ttl_s=60, memory_entries=0)
-    cache.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
-    disk = cache._store
-    store = cache._store = CountingStore()  # type: ignore[assignment]
-    assert cache.get("k") is None and store.reads == 1
-    cache._store = disk
-    cache.close()
+async def test_a_verdict_the_store_refused_is_not_remembered() -> None:
+    store = FakeVerdictStore()
+    store.failing = True
+    memory = MemoryLayer(store, entries=16)
+    assert await memory.put("k", VERDICT) is None
+    store.failing = False
+    assert await memory.get("k") is None
 
 
-def test_a_verdict_the_disk_refused_is_not_remembered(tmp_path: Path) -> None:
-    cache = VerdictCache(tmp_path / "c", ttl_s=60)
-
-    class Refusing:
-        def set(self, *args: object, **kwargs: object) -> None:
-            raise OSError("disk full")
-
-        def get(self, key: str) -> None:
-            return None
-
-    disk = cache._store
-    cache._store = Refusing()  # type: ignore[assignment]
-    cache.put("k", Verdict(tier=Tier.LOW, reason="r", source=Source.LLM))
-    assert cache.errors == 1 and cache.get("k") is None
-    cache._store = disk
-    cache.close()
-
-
-@pytest.fixture
-def readings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per time the router works out what the judge sees (tokenizing the prompt)."""
-    calls: list[int] = []
-    real = router_module.judged_view
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(router_module, "judged_view", counting)
-    return calls
+async def test_without_memory_entries_every_read_goes_to_the_store(
+    make_settings: Callable[..., Settings],
+) -> None:
+    store = FakeVerdictStore()
+    judge = FakeJudge()
+    settings = make_settings(cache={"memory_entries": 0})
+    engine = build_engine(settings, judges=[judge], verdicts=store)
+    try:
+        await engine.route(ask(PROMPT))
+        again = await engine.route(ask(PROMPT))
+    finally:
+        await engine.aclose()
+    assert again.source is Source.CACHE and store.gets == 2 and len(judge.seen) == 1
 
 
 async def test_a_repeated_prompt_is_read_and_tokenized_once(
-    make_settings: Callable[..., Settings], judge_route: respx.Route, readings: list[int]
+    make_settings: Callable[..., Settings],
 ) -> None:
-    engine = Engine(make_settings())
+    judge = FakeJudge()
+    engine = build_engine(make_settings(), judges=[judge], verdicts=FakeVerdictStore())
     try:
         message = {"role": "user", "content": "Prove that sqrt(2) is irrational.", "name": "ann"}
         reordered = dict(reversed(list(message.items())))
-        first = await engine.route([message])
-        second = await engine.route([reordered])
+        first = await engine.route(ask([message]))
+        second = await engine.route(ask([reordered]))
         other = await engine.route(
-            [{"role": "user", "content": "Prove that sqrt(3) is irrational."}]
+            ask([{"role": "user", "content": "Prove that sqrt(3) is irrational."}])
         )
+        reader = engine.pipeline.reader
+        # The reordered copy is recognised: the very view worked out for the first is reused.
+        assert reader.read([reordered]).view is reader.read([message]).view
     finally:
-        engine.close()
-    assert len(readings) == 2  # the reordered copy was recognised; the other prompt was read
+        await engine.aclose()
     assert second.prompt_tokens == first.prompt_tokens and second.source is Source.CACHE
-    assert other.source is Source.LLM and judge_route.call_count == 2
-    rows = engine.ledger.rows()
+    assert other.source is Source.LLM and len(judge.seen) == 2
+    rows = await engine.ledger.rows()
     assert rows[0]["prompt_hash"] == rows[1]["prompt_hash"] != rows[2]["prompt_hash"]
 
 
 async def test_without_memory_entries_every_prompt_is_read_again(
-    make_settings: Callable[..., Settings], judge_route: respx.Route, readings: list[int]
+    make_settings: Callable[..., Settings],
 ) -> None:
-    engine = Engine(make_settings(cache={"memory_entries": 0}))
+    engine = build_engine(
+        make_settings(cache={"memory_entries": 0}),
+        judges=[FakeJudge()],
+        verdicts=FakeVerdictStore(),
+    )
     try:
-        await engine.route(PROMPT)
-        again = await engine.route(PROMPT)
+        reader = engine.pipeline.reader
+        assert reader.read(PROMPT).view is not reader.read(PROMPT).view
+        assert reader.read(PROMPT).view == reader.read(PROMPT).view
     finally:
-        engine.close()
-    assert len(readings) == 2 and again.source is Source.CACHE  # still a (disk) cache hit
+        await engine.aclose()
+
+
+async def test_a_cancelled_leader_does_not_fail_its_followers(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The request calling the judge is cancelled (deadline, disconnect): the requests waiting on
+    its verdict judge for themselves, one of them calling the judge for all the rest."""
+    judge = FakeJudge(default=Tier.LOW)
+    judge.gate = asyncio.Event()
+    engine = build_engine(make_settings(), judges=[judge], verdicts=FakeVerdictStore())
+    try:
+        leader = asyncio.create_task(engine.route(ask(PROMPT)))
+        while not judge.seen:  # the leader is inside the judge call
+            await asyncio.sleep(0)
+        followers = [asyncio.create_task(engine.route(ask(PROMPT))) for _ in range(5)]
+        await asyncio.sleep(0)  # the followers are now waiting on the leader's verdict
+        leader.cancel()
+        judge.seen.clear()
+        judge.gate.set()
+        # Bounded, so that a follower failing with the leader's CancelledError fails the test here.
+        async with asyncio.timeout(5):
+            answers = await asyncio.gather(*followers)
+    finally:
+        await engine.aclose()
+    assert leader.cancelled()
+    assert len(judge.seen) == 1  # one new judge call for the five waiting requests
+    assert all(a.tier is Tier.LOW for a in answers)
+    assert sorted(a.source.value for a in answers) == ["cache"] * 4 + ["llm"]
+
+
+async def test_one_flight_shares_a_result_and_passes_errors_on() -> None:
+    flight: OneFlight[int] = OneFlight()
+    release = asyncio.Event()
+    calls = 0
+
+    async def work() -> int:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return 42
+
+    first = asyncio.create_task(flight.run("k", work))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(flight.run("k", work))
+    await asyncio.sleep(0)
+    release.set()
+    assert (await first, await second) == ((42, False), (42, True)) and calls == 1
+
+    async def broken() -> int:
+        raise RuntimeError("judge exploded")
+
+    failing = [asyncio.create_task(flight.run("e", broken)) for _ in range(2)]
+    results = await asyncio.gather(*failing, return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
 
-from judge_router.accounting.ledger import Ledger
+from judge_router.accounting.ledger import SqliteLedger
 from judge_router.cli.main import main
 
 from fakes import settings_data
@@ -31,7 +32,7 @@ def test_route_prints_json_and_records_a_ledger_row(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["source"] == "heuristic"
-    rows = Ledger(Path(data["ledger"]["path"])).rows()
+    rows = asyncio.run(SqliteLedger(Path(data["ledger"]["path"])).rows())
     assert [(r["request_id"], r["endpoint"]) for r in rows] == [(answer["request_id"], "cli")]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from judge_router.config import ConfigError, Settings, load_settings
 from judge_router.types import Tier
-from judge_router.upstream.completion import Completions
+from judge_router.upstream.prices import Pricer
 
 EXAMPLE = Path(__file__).parent.parent / "judge-router.example.yaml"
 
@@ -18,7 +18,7 @@ def test_example_config_loads_and_every_model_is_priced() -> None:
     settings = load_settings(EXAMPLE)
     assert settings.judge.model == "gpt-5-nano"
     assert [e.model for e in settings.tiers[Tier.HIGH]] == ["gpt-5.1", "gemini/gemini-2.5-pro"]
-    completions = Completions(settings)
+    completions = Pricer(settings)
     assert completions.price("gpt-5-nano").input_per_token == pytest.approx(0.05e-6)
     assert completions.price("gpt-5.1").output_per_token == pytest.approx(10e-6)
 
@@ -104,7 +104,7 @@ def test_unpriced_model_is_a_startup_error_naming_it(
         baseline="gpt-5.1",
     )
     with pytest.raises(ConfigError) as raised:
-        Completions(settings)
+        Pricer(settings)
     assert "openai/my-private-model" in str(raised.value)
     assert "input_cost_per_token" in str(raised.value)
 
@@ -125,7 +125,7 @@ def test_config_prices_override_and_must_come_in_pairs(
         },  # fmt: skip
         baseline="gpt-5.1",
     )
-    assert Completions(priced).cost("gpt-5-nano", 1000, 1000) == pytest.approx(3e-6)
+    assert Pricer(priced).cost("gpt-5-nano", 1000, 1000) == pytest.approx(3e-6)
     half = make_settings(
         tiers={
             "low": [{"model": "openai/x", "litellm_params": {"input_cost_per_token": 1e-9}}],
@@ -135,4 +135,4 @@ def test_config_prices_override_and_must_come_in_pairs(
         baseline="gpt-5.1",
     )
     with pytest.raises(ConfigError, match="set both"):
-        Completions(half)
+        Pricer(half)

@@ -9,7 +9,7 @@ from judge_router.routing.judges.llm import load_prompt
 from judge_router.routing.tokens import count_tokens
 from judge_router.service.engine import Engine
 
-from fakes import judge_request
+from fakes import ask, judge_request
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu ".split()
 
@@ -64,7 +64,7 @@ def test_last_user_turn_kept_whole_when_it_fits() -> None:
 async def test_judge_request_for_a_huge_prompt_stays_small(
     engine: Engine, judge_route: respx.Route
 ) -> None:
-    await engine.route([{"role": "user", "content": long_text(50_000)}])
+    await engine.route(ask([{"role": "user", "content": long_text(50_000)}]))
     sent = judge_request(judge_route)["messages"]
     template = count_tokens(load_prompt("judge-v1"))
     assert count_tokens(sent[1]["content"]) < 1100  # the cut prompt plus markers

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,7 +12,8 @@ from judge_router.config import Settings
 from judge_router.evaluation.report import build_report, row_records
 from judge_router.evaluation.rows import Dataset, EvalRow
 from judge_router.evaluation.run import evaluate
-from judge_router.service.engine import Engine
+from judge_router.routing.request import RoutingRequest
+from judge_router.service.factory import build_engine
 from judge_router.types import Decision, Source, Tier, Verdict
 
 
@@ -35,7 +35,8 @@ class FakeDecide:
         self.most = 0
         self.fail_on = fail_on
 
-    async def __call__(self, messages: Sequence[dict[str, Any]]) -> Decision:
+    async def __call__(self, request: RoutingRequest) -> Decision:
+        messages = request.messages
         self.running += 1
         self.most = max(self.most, self.running)
         try:
@@ -86,11 +87,11 @@ async def test_a_row_that_fails_is_marked_and_left_out_of_the_metrics() -> None:
 async def test_real_router_marks_unusable_messages_as_a_row_error(
     make_settings: Callable[..., Settings],
 ) -> None:
-    engine = Engine(make_settings(judge={"model": "heuristic"}))
+    engine = build_engine(make_settings(judge={"model": "heuristic"}))
     bad = EvalRow(id="bad", messages=[{"role": "wizard", "content": "x"}], tier=Tier.LOW)
     try:
-        bad_result, good_result = await evaluate([bad, *_rows(1)], engine.router.decide)
+        bad_result, good_result = await evaluate([bad, *_rows(1)], engine.decide)
     finally:
-        engine.close()
+        await engine.aclose()
     assert bad_result.error is not None and "messages[0].role is 'wizard'" in bad_result.error
     assert good_result.source == "heuristic" and good_result.prompt_tokens

@@ -13,9 +13,10 @@ import respx
 
 from judge_router.config import Settings
 from judge_router.service.engine import Engine
+from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
-from fakes import JUDGE_BASE, fake_upstream, judge_request
+from fakes import JUDGE_BASE, ask, fake_upstream, judge_request
 
 JSON = {"content-type": "application/json"}
 
@@ -39,11 +40,11 @@ async def test_malformed_bodies_get_clear_4xx_never_5xx(
     make_settings: Callable[..., Settings], body: bytes, status: int
 ) -> None:
     settings = make_settings(judge={"model": "heuristic"}, server={"max_body_bytes": 100_000})
-    engine = Engine(settings)
+    engine = build_engine(settings)
     transport = httpx.ASGITransport(app=create_app(settings, engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.post("/route", content=body, headers=JSON)
-    engine.close()
+    await engine.aclose()
     assert response.status_code == status, response.text
     if status >= 400:
         assert set(response.json()["error"]) >= {"type", "message"}
@@ -95,7 +96,7 @@ INJECTIONS = [
 async def test_injection_corpus_reaches_the_judge_as_quoted_data(
     engine: Engine, judge_route: respx.Route, attack: str
 ) -> None:
-    await engine.route([{"role": "user", "content": attack}])
+    await engine.route(ask([{"role": "user", "content": attack}]))
     system, user = judge_request(judge_route)["messages"]
     assert attack not in system["content"]
     nonce = re.findall(r"<conversation-([0-9a-f]{16})>", user["content"])[0]
@@ -140,7 +141,7 @@ async def test_keys_never_appear_in_answers_ledger_stats_or_logs(
         return_value=httpx.Response(401, json={"error": {"message": f"bad key {JUDGE_KEY}"}})
     )
     fake_upstream(respx_mock, {f"{tier}-m": echo for tier in ("low", "medium", "high")})
-    engine = Engine(settings)
+    engine = build_engine(settings)
     transport = httpx.ASGITransport(app=create_app(settings, engine))
     headers = {"authorization": f"Bearer {SERVICE_KEY}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
@@ -156,8 +157,8 @@ async def test_keys_never_appear_in_answers_ledger_stats_or_logs(
                 await c.post("/route", json={"prompt": 5}, headers={"authorization": "Bearer nope"})
             ).text,
         ]
-    rows = json.dumps(engine.ledger.rows())
-    engine.close()
+    rows = json.dumps(await engine.ledger.rows())
+    await engine.aclose()
     assert "every model failed" in seen[0]  # the failure is reported...
     for text in [*seen, rows, caplog.text]:
         for secret in (PROVIDER_KEY, JUDGE_KEY, SERVICE_KEY):
@@ -169,10 +170,10 @@ async def test_prompt_text_is_stored_only_when_asked(
 ) -> None:
     for store, expected in ((False, None), (True, "[user] my secret plan")):
         settings = make_settings(judge={"model": "heuristic"}, ledger={"store_prompts": store})
-        engine = Engine(settings)
-        await engine.route([{"role": "user", "content": "my secret plan"}])
-        row = engine.ledger.rows()[-1]
-        engine.close()
+        engine = build_engine(settings)
+        await engine.route(ask([{"role": "user", "content": "my secret plan"}]))
+        row = (await engine.ledger.rows())[-1]
+        await engine.aclose()
         assert row["prompt_text"] == expected
         settings.ledger.path.unlink()
 

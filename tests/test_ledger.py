@@ -7,9 +7,11 @@ from pathlib import Path
 
 import httpx
 
-from judge_router.accounting.ledger import Ledger, LedgerRow, connect, migrate
+from judge_router.accounting.ledger import SqliteLedger
+from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.accounting.migrations import connect, migrate
 from judge_router.config import Settings
-from judge_router.service.engine import Engine
+from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
 
@@ -22,25 +24,25 @@ def row(request_id: str) -> LedgerRow:
     )  # fmt: skip
 
 
-def test_rows_wait_in_memory_while_the_ledger_is_unwritable_then_flush(tmp_path: Path) -> None:
+async def test_rows_wait_in_memory_while_the_ledger_is_unwritable_then_flush(tmp_path: Path) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("a file where the ledger's directory should be")
-    ledger = Ledger(blocker / "ledger.sqlite")
-    assert not ledger.record(row("a")) and not ledger.record(row("b"))
-    assert ledger.pending == 2 and ledger.write_errors >= 2 and not ledger.writable()
+    ledger = SqliteLedger(blocker / "ledger.sqlite")
+    assert not await ledger.record(row("a")) and not await ledger.record(row("b"))
+    assert ledger.pending == 2 and ledger.write_errors >= 2 and not (await ledger.health()).writable
     blocker.unlink()  # the operator fixes the disk
-    assert ledger.record(row("c"))
+    assert await ledger.record(row("c"))
     assert ledger.pending == 0 and ledger.dropped == 0
-    assert [r["request_id"] for r in ledger.rows()] == ["a", "b", "c"]
-    ledger.close()
+    assert [r["request_id"] for r in await ledger.rows()] == ["a", "b", "c"]
+    await ledger.close()
 
 
-def test_memory_bound_counts_what_is_dropped(tmp_path: Path) -> None:
+async def test_memory_bound_counts_what_is_dropped(tmp_path: Path) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("x")
-    ledger = Ledger(blocker / "ledger.sqlite", max_pending=3)
+    ledger = SqliteLedger(blocker / "ledger.sqlite", max_pending=3)
     for index in range(5):
-        ledger.record(row(str(index)))
+        await ledger.record(row(str(index)))
     assert ledger.pending == 3 and ledger.dropped == 2
 
 
@@ -51,13 +53,13 @@ async def test_unwritable_ledger_never_fails_a_request(
     settings = make_settings(
         judge={"model": "heuristic"}, ledger={"path": str(tmp_path / "blocked" / "l.sqlite")}
     )
-    engine = Engine(settings)
+    engine = build_engine(settings)
     transport = httpx.ASGITransport(app=create_app(settings, engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         routed = await client.post("/route", json={"prompt": "hello"})
         health = (await client.get("/healthz")).json()
         metrics = (await client.get("/metrics")).text
-    engine.close()
+    await engine.aclose()
     assert routed.status_code == 200
     assert health["status"] == "degraded"
     assert health["ledger"]["pending_rows"] == 1 and health["ledger"]["write_errors"] >= 1
@@ -72,28 +74,28 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_a_final_row_replaces_its_provisional_row_also_after_a_failure(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+async def test_a_final_row_replaces_its_provisional_row_also_after_a_failure(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
     provisional = row("s")
     provisional.status = "incomplete"
-    assert ledger.record(provisional)
+    assert await ledger.record(provisional)
     final = row("s")
     final.status, final.completion_tokens = "ok", 42
-    assert ledger.record(final, replace=True)
-    assert [(r["status"], r["completion_tokens"]) for r in ledger.rows()] == [("ok", 42)]
-    assert not ledger.record(row("s"))  # without replace, a second row for an id is refused...
+    assert await ledger.record(final, replace=True)
+    assert [(r["status"], r["completion_tokens"]) for r in await ledger.rows()] == [("ok", 42)]
+    assert not await ledger.record(row("s"))  # without replace, a second row for an id is refused...
     assert ledger.dropped == 1 and ledger.pending == 0  # ...dropped and counted, not retried
-    assert ledger.record(row("u"))  # so it cannot block the rows after it
-    ledger.close()
+    assert await ledger.record(row("u"))  # so it cannot block the rows after it
+    await ledger.close()
 
     blocker = tmp_path / "data"
     blocker.write_text("a file where the ledger's directory should be")
-    waiting = Ledger(blocker / "ledger.sqlite")
-    assert not waiting.record(provisional) and not waiting.record(final, replace=True)
+    waiting = SqliteLedger(blocker / "ledger.sqlite")
+    assert not await waiting.record(provisional) and not await waiting.record(final, replace=True)
     blocker.unlink()
-    assert waiting.record(row("t"))  # the waiting rows go in, in order: the final one wins
-    assert [(r["request_id"], r["status"]) for r in waiting.rows()] == [
+    assert await waiting.record(row("t"))  # the waiting rows go in, in order: the final one wins
+    assert [(r["request_id"], r["status"]) for r in await waiting.rows()] == [
         ("s", "ok"),
         ("t", "routed"),
     ]
-    waiting.close()
+    await waiting.close()

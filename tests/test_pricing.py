@@ -12,8 +12,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
 
 from judge_router.accounting.prices import ExactCost, Price, flat_limits, thresholds  # noqa: E402
-from judge_router.config import ModelEntry  # noqa: E402
-from judge_router.upstream.completion import Completions  # noqa: E402
+from judge_router.config import Settings  # noqa: E402
+from judge_router.upstream.prices import Pricer  # noqa: E402
 
 FLAT = Price(1e-6, 4e-6, from_config=False)
 
@@ -68,9 +68,8 @@ def test_a_config_price_is_always_flat() -> None:
     ],
 )
 def test_cost_equals_litellms_price_for_any_usage(model: str) -> None:
-    price = Completions.resolve_price(ModelEntry(model=model))
-    completions = Completions.__new__(Completions)  # only the price table is needed
-    completions._prices = {model: price}
+    tiers = {tier: [{"model": model}] for tier in ("low", "medium", "high")}
+    completions = Pricer(Settings(tiers=tiers, baseline=model, judge={"model": "heuristic"}))
     rng = random.Random(model)
     usages = [(0, 0), (200_000, 10), (200_001, 10), (272_001, 5), (3_000_000, 70_000)]
     usages += [(rng.randrange(0, 400_000), rng.randrange(0, 20_000)) for _ in range(40)]

@@ -12,6 +12,7 @@ import respx
 
 from judge_router.config import Settings
 from judge_router.service.engine import Engine
+from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
 from fakes import fake_upstream, judge_request, verdict_reply
@@ -51,7 +52,7 @@ async def test_complete_answers_with_router_info_headers_and_savings(
     assert response.headers["x-judge-router-tier"] == "medium"
     assert response.headers["x-judge-router-model"] == "openai/mid-a"
     assert response.headers["x-judge-router-request-id"] == router["request_id"]
-    row = engine.ledger.rows()[-1]
+    row = (await engine.ledger.rows())[-1]
     assert (row["status"], row["model"], row["endpoint"]) == ("ok", "openai/mid-a", "complete")
     assert (row["prompt_tokens"], row["completion_tokens"]) == (100, 50)
     assert row["saved_usd"] == pytest.approx(router["saved_usd"])
@@ -70,7 +71,7 @@ async def test_fallback_within_the_tier(
     assert response.status_code == 200 and router["model"] == "openai/big-b"
     assert [a["model"] for a in router["attempts"]] == ["openai/big-a", "openai/big-b"]
     assert router["attempts"][0]["error"].startswith("provider_error")
-    assert engine.ledger.rows()[-1]["routed_model"] == "openai/big-a"
+    assert (await engine.ledger.rows())[-1]["routed_model"] == "openai/big-a"
 
 
 @pytest.mark.parametrize(
@@ -102,13 +103,13 @@ async def test_no_fallback_to_next_tier_when_configured_none(
     make_settings: Callable[..., Settings], judge_route: respx.Route, respx_mock: respx.MockRouter
 ) -> None:
     settings = make_settings(routing={"fallback": "none"})
-    engine = Engine(settings)
+    engine = build_engine(settings)
     judge_route.mock(return_value=verdict_reply(tier="low"))
     upstream = fake_upstream(respx_mock, {"cheap-a": ERROR_500})
     transport = httpx.ASGITransport(app=create_app(settings, engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.post("/complete", json=ASK)
-    engine.close()
+    await engine.aclose()
     assert response.status_code == 502
     assert upstream.call_count == 1
 
@@ -134,7 +135,7 @@ async def test_everything_failing_is_a_502_listing_each_attempt(
     ]
     assert error["attempts"][1]["error"].startswith("timeout")
     assert "openai/big-b" in error["message"]
-    row = engine.ledger.rows()[-1]
+    row = (await engine.ledger.rows())[-1]
     assert row["status"] == "error" and row["cost_usd"] is None and len(row["attempts"]) == 3
 
 
@@ -168,7 +169,7 @@ async def test_model_field_auto_tiers_passthrough_and_unknown(
     assert "gpt-9-ultra" in unknown.json()["error"]["message"]
     bad_tier = await client.post("/v1/chat/completions", json={"model": "auto:extreme", **ASK})
     assert bad_tier.status_code == 400
-    assert [r["source"] for r in engine.ledger.rows()] == ["forced", "passthrough"]
+    assert [r["source"] for r in await engine.ledger.rows()] == ["forced", "passthrough"]
 
 
 async def test_models_list(client: httpx.AsyncClient) -> None:
@@ -207,14 +208,14 @@ async def test_unsupported_params_are_dropped_and_reported(
         },  # fmt: skip
         baseline="gpt-5.1",
     )
-    engine = Engine(settings)
+    engine = build_engine(settings)
     upstream = fake_upstream(respx_mock, {})
     transport = httpx.ASGITransport(app=create_app(settings, engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.post(
             "/complete", json={**ASK, "tier": "low", "top_p": 0.5, "presence_penalty": 1.0}
         )
-    engine.close()
+    await engine.aclose()
     assert response.status_code == 200, response.text
     assert response.json()["router"]["dropped_params"] == ["presence_penalty", "top_p"]
     assert "top_p" not in body_of(upstream)
@@ -234,7 +235,7 @@ async def test_stats_sums_equal_the_ledger_rows(
     await client.post("/route", json={"prompt": "hello", "tier": "medium"})
     await client.post("/complete", json={**ASK, "tier": "high"})
     stats = (await client.get("/stats")).json()
-    rows = engine.ledger.rows()
+    rows = await engine.ledger.rows()
     totals = stats["totals"]
     assert totals["requests"] == len(rows) == 5
     assert totals["proxied"] == 4 and totals["cache_hits"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from judge_router.config import Settings
 from judge_router.service.engine import Engine
+from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 from judge_router.testing.fake_upstream import BackgroundServer, FakeUpstream
 
@@ -40,10 +42,10 @@ def live(tmp_path: Path, upstream: FakeUpstream) -> Iterator[tuple[str, Engine]]
         for entry in entries:
             entry["litellm_params"]["api_base"] = upstream.base_url
     settings = Settings(**data)
-    engine = Engine(settings)
+    engine = build_engine(settings)
     with BackgroundServer(create_app(settings, engine)) as server:
         yield server.url, engine
-    engine.close()
+    asyncio.run(engine.aclose())
 
 
 def wait_for_row(
@@ -52,7 +54,7 @@ def wait_for_row(
     """The request's ledger row, once `done(row)` holds for it."""
     deadline = time.monotonic() + ROW_DEADLINE_S
     while True:
-        rows = [r for r in engine.ledger.rows() if r["request_id"] == request_id]
+        rows = [r for r in asyncio.run(engine.ledger.rows()) if r["request_id"] == request_id]
         if rows and done(rows[0]):
             return rows[0]
         assert time.monotonic() < deadline, f"no (finished) ledger row for {request_id}: {rows}"
@@ -127,7 +129,7 @@ def test_first_chunk_is_not_held_back_and_disconnect_is_recorded(
     assert provisional["status"] == "incomplete" and provisional["completion_tokens"] == 0
     assert provisional["cost_usd"] > 0 and provisional["usage_estimated"] == 1
     row = wait_for_row(engine, request_id, lambda row: row["completion_tokens"] > 0)
-    assert len([r for r in engine.ledger.rows() if r["request_id"] == request_id]) == 1
+    assert len([r for r in asyncio.run(engine.ledger.rows()) if r["request_id"] == request_id]) == 1
     assert row["status"] == "incomplete" and row["usage_estimated"] == 1
     assert 1 <= row["completion_tokens"] < 10
     assert row["cost_usd"] > 0 and row["baseline_cost_usd"] > row["cost_usd"]
@@ -166,13 +168,13 @@ def test_all_models_failing_on_a_stream_is_a_502_before_any_byte(
             "input_cost_per_token": 1e-7, "output_cost_per_token": 1e-7}}]  # fmt: skip
     data["baseline"] = "openai/fail-500-high"
     settings = Settings(**data)
-    engine = Engine(settings)
+    engine = build_engine(settings)
     with BackgroundServer(create_app(settings, engine)) as server:
         response = httpx.post(
             f"{server.url}/complete",
             json={"tier": "low", "stream": True, "messages": [{"role": "user", "content": "x"}]},
         )
-    engine.close()
+    asyncio.run(engine.aclose())
     assert response.status_code == 502
     assert [a["model"] for a in response.json()["error"]["attempts"]] == [
         "openai/fail-500-low", "openai/fail-500-medium", "openai/fail-500-high"

@@ -12,6 +12,7 @@ import respx
 
 from judge_router.config import Settings
 from judge_router.service.engine import Engine
+from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
 from fakes import verdict_reply
@@ -57,7 +58,7 @@ async def test_ledger_rows_match_answers(
         response = await client.post("/route", json=body)
         assert response.status_code == 200, response.text
         answers.append(response.json())
-    rows = {row["request_id"]: row for row in engine.ledger.rows()}
+    rows = {row["request_id"]: row for row in await engine.ledger.rows()}
     assert len(rows) == 4
     for answer in answers:
         row = rows[answer["request_id"]]
@@ -182,12 +183,12 @@ async def test_healthz_degraded_with_broken_cache_and_no_judge_credentials(
         judge={"model": "gpt-5-nano", "litellm_params": {}},
         cache={"dir": str(tmp_path / "blocker" / "cache")},
     )
-    engine = Engine(settings)
+    engine = build_engine(settings)
     app = create_app(settings, engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         health = (await c.get("/healthz")).json()
         routed = await c.post("/route", json={"prompt": "What is 2+2?"})
-    engine.close()
+    await engine.aclose()
     assert health["status"] == "degraded" and health["cache"]["writable"] is False
     assert health["judge"]["reachable_by_config"] is False
     assert health["judge"]["missing_credentials"] == ["OPENAI_API_KEY"]

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
 from judge_router.config import Settings
-from judge_router.service.engine import Engine
+from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
 from fakes import fake_upstream, settings_data
@@ -22,7 +22,7 @@ _tmp = Path(__import__("tempfile").mkdtemp(prefix="jr-fuzz-"))
 _settings = Settings(
     **settings_data(_tmp, judge={"model": "heuristic"}, server={"max_body_bytes": 5_000_000})
 )
-_engine = Engine(_settings)
+_engine = build_engine(_settings)
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_settings, _engine))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from judge_router.accounting.ledger import Ledger, LedgerRow
+from judge_router.accounting.ledger import SqliteLedger
+from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.simulator import Mix, load_mix, simulate
 from judge_router.cli.main import main
 from judge_router.config import ConfigError
@@ -93,11 +95,18 @@ def test_report_cli_json_and_table(tmp_path: Path) -> None:
     data = settings_data(tmp_path, judge={"model": "heuristic"})
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(data))
-    ledger = Ledger(Path(data["ledger"]["path"]))
-    ledger.record(_row("r1", "low", 1.0, 10.0, 0.5))
-    ledger.record(_row("r2", "high", 8.0, 10.0, 0.5))
-    ledger.record(_row("r3", "high", None, None, 0.0))
-    ledger.close()
+    ledger = SqliteLedger(Path(data["ledger"]["path"]))
+
+    async def write() -> None:
+        for row in (
+            _row("r1", "low", 1.0, 10.0, 0.5),
+            _row("r2", "high", 8.0, 10.0, 0.5),
+            _row("r3", "high", None, None, 0.0),
+        ):
+            assert await ledger.record(row)
+        await ledger.close()
+
+    asyncio.run(write())
     result = CliRunner().invoke(main, ["report", "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
     totals = json.loads(result.stdout)["totals"]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from judge_router.config import ConfigError
 from judge_router.types import TIER_ORDER, Tier
+from judge_router.validation import describe_errors
 
 PER_MILLION = 1_000_000
 
@@ -90,10 +91,7 @@ def load_mix(path: Path) -> Mix:
     try:
         return Mix.model_validate(data)
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in exc.errors()
-        ]
+        lines = [f"  {line}" for line in describe_errors(exc.errors())]
         raise ConfigError(f"invalid traffic mix {path}:\n" + "\n".join(lines)) from None
 
 

@@ -1,4 +1,8 @@
-"""Savings summaries over the ledger: totals and breakdowns by tier, model and day (pure SQL)."""
+"""Savings summaries over the ledger: totals and breakdowns by tier, model and day.
+
+Plain SQL that SQLite and PostgreSQL both accept: conditional counts use COUNT(CASE ...), not SUM
+of a boolean, which only SQLite takes.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ GROUPINGS = {"tier": "tier", "model": "model", "day": "substr(created_at, 1, 10)
 _AGGREGATES = """
     COUNT(*) AS requests,
     COALESCE(SUM(cached), 0) AS cache_hits,
-    COALESCE(SUM(source NOT IN ('forced', 'passthrough')), 0) AS judged,
-    COALESCE(SUM(status != 'routed'), 0) AS proxied,
-    COALESCE(SUM(status = 'error'), 0) AS errors,
-    COALESCE(SUM(status = 'incomplete'), 0) AS incomplete,
+    COUNT(CASE WHEN source NOT IN ('forced', 'passthrough') THEN 1 END) AS judged,
+    COUNT(CASE WHEN status <> 'routed' THEN 1 END) AS proxied,
+    COUNT(CASE WHEN status = 'error' THEN 1 END) AS errors,
+    COUNT(CASE WHEN status = 'incomplete' THEN 1 END) AS incomplete,
     COALESCE(SUM(judge_cost_usd), 0.0) AS judge_spend_usd,
     COALESCE(SUM(cost_usd), 0.0) AS realised_spend_usd,
     COALESCE(SUM(baseline_cost_usd), 0.0) AS baseline_spend_usd,

@@ -48,45 +48,43 @@ def _run(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from judge_router.service.engine import Engine  # imports litellm: only once we know we need it
+    from judge_router.service.factory import build_engine  # imports litellm: only when needed
 
     try:
-        engine = Engine(settings)
+        engine = build_engine(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    try:
-        judge = settings.judge
-        if not judge.is_heuristic and not engine.judge.calls_llm:
-            click.echo(
-                f"warning: judge {judge.model} has no credentials; every verdict will come from "
-                f"judge.on_failure={judge.on_failure} and count as a judge failure",
-                err=True,
-            )
-        stderr = Console(stderr=True)
-        progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,  # a bar in a log or a pipe is only noise
+    judge = settings.judge
+    if not judge.is_heuristic and not engine.judges.calls_llm:
+        click.echo(
+            f"warning: judge {judge.model} has no credentials; every verdict will come from "
+            f"judge.on_failure={judge.on_failure} and count as a judge failure",
+            err=True,
         )
-        with progress:
-            task = progress.add_task(f"judging with {engine.judge.name}", total=len(rows))
-            started = time.perf_counter()
-            # The router decides exactly as the service does, verdict cache included.
-            results = asyncio.run(
-                evaluate(
-                    rows,
-                    engine.router.decide,
-                    concurrency,
-                    on_row_done=lambda _: progress.advance(task),
-                )
+    stderr = Console(stderr=True)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,  # a bar in a log or a pipe is only noise
+    )
+
+    async def run_and_close() -> list[RowResult]:
+        try:  # the engine decides exactly as the service does, verdict cache included
+            return await evaluate(
+                rows, engine.decide, concurrency, lambda _: progress.advance(task)
             )
-            wall_s = time.perf_counter() - started
-    finally:
-        engine.close()
+        finally:
+            await engine.aclose()
+
+    with progress:
+        task = progress.add_task(f"judging with {engine.judges.name}", total=len(rows))
+        started = time.perf_counter()
+        results = asyncio.run(run_and_close())
+        wall_s = time.perf_counter() - started
     return results, wall_s
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
@@ -91,11 +92,13 @@ def serve(
         # Each worker builds its own app from the same config file through the factory.
         if config_path:
             os.environ["JUDGE_ROUTER_CONFIG"] = str(Path(config_path).resolve())
-        try:
-            create_app(settings).state.engine.close()  # fail fast on config errors, once
+        try:  # fail fast on config errors, once
+            asyncio.run(create_app(settings).state.engine.aclose())
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        uvicorn.run("judge_router.serving.app:app_from_env", factory=True, workers=workers, **common)
+        uvicorn.run(
+            "judge_router.serving.app:app_from_env", factory=True, workers=workers, **common
+        )
         return
     try:
         app = create_app(settings)
@@ -111,27 +114,30 @@ def serve(
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool) -> None:
     """Decide the tier and model for PROMPT (without calling the model)."""
-    from judge_router.service.engine import Engine
+    from judge_router.routing.request import RoutingRequest
+    from judge_router.service.engine import RouteAnswer
+    from judge_router.service.factory import build_engine
     from judge_router.types import Tier
 
     _setup_logging("WARNING")
     settings = _settings(config_path)
     try:
-        engine = Engine(settings)
+        engine = build_engine(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    try:
-        for line in engine.startup_report():
-            click.echo(f"warning: {line}", err=True)
-        answer = asyncio.run(
-            engine.route(
-                [{"role": "user", "content": prompt}],
-                Tier(tier) if tier else None,
-                endpoint="cli",
-            )
-        )
-    finally:
-        engine.close()
+    for line in engine.startup_report():
+        click.echo(f"warning: {line}", err=True)
+    request = RoutingRequest(
+        [{"role": "user", "content": prompt}], "cli", tier=Tier(tier) if tier else None
+    )
+
+    async def decide_and_close() -> RouteAnswer:
+        try:
+            return await engine.route(request)
+        finally:
+            await engine.aclose()
+
+    answer = asyncio.run(decide_and_close())
     data = answer.model_dump(mode="json")
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -145,7 +151,7 @@ def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON.")
 def report(config_path: str | None, since: str | None, as_json: bool) -> None:
     """Spend and savings from the ledger: totals, and by tier, model and day."""
-    from judge_router.accounting.ledger import Ledger
+    from judge_router.accounting.ledger import SqliteLedger
     from judge_router.accounting.reports import print_summary
     from judge_router.serving.app import parse_since
 
@@ -158,11 +164,11 @@ def report(config_path: str | None, since: str | None, as_json: bool) -> None:
         raise click.ClickException(
             f"no ledger at {settings.ledger.path} (ledger.path): nothing to report"
         )
-    ledger = Ledger(settings.ledger.path)
+    ledger = SqliteLedger(settings.ledger.path)
     try:
-        summary = ledger.summary(since_iso)
+        summary = asyncio.run(ledger.summary(since_iso))
     finally:
-        ledger.close()
+        asyncio.run(ledger.close())
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -171,17 +177,20 @@ def report(config_path: str | None, since: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("mix_path", metavar="MIX.yaml", type=click.Path(exists=True, dir_okay=False))
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def simulate(mix_path: str, as_json: bool) -> None:
+def simulate(mix_path: str, config_path: str | None, as_json: bool) -> None:
     """Price a monthly traffic mix before and after routing, judge cost included."""
     from pathlib import Path
 
     from judge_router.accounting import simulator
     from judge_router.accounting.reports import print_simulation
 
+    judge = _settings(config_path).judge
     try:
         mix = simulator.load_mix(Path(mix_path))
-        result = simulator.simulate(mix, _judge_template_tokens(), _litellm_prices)
+        template_tokens = _judge_template_tokens(judge.prompt, judge.prompt_dir)
+        result = simulator.simulate(mix, template_tokens, _litellm_prices)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -190,23 +199,23 @@ def simulate(mix_path: str, as_json: bool) -> None:
         print_simulation(result)
 
 
-def _judge_template_tokens() -> int:
+def _judge_template_tokens(prompt: str, prompt_dir: Path | None) -> int:
     """Tokens the judge is sent besides the conversation: its prompt and the data markers."""
     from judge_router.routing.conversation import JudgedView
     from judge_router.routing.judges.llm import load_prompt, render_conversation
     from judge_router.routing.tokens import count_tokens
 
     empty = JudgedView((), 0, 0, truncated=False)
-    return count_tokens(load_prompt("judge-v1")) + count_tokens(
+    return count_tokens(load_prompt(prompt, prompt_dir)) + count_tokens(
         render_conversation(empty, "0" * 16)
     )
 
 
 def _litellm_prices(model: str) -> tuple[float, float]:
     from judge_router.config import ModelEntry
-    from judge_router.upstream.completion import Completions
+    from judge_router.upstream.prices import resolve_price
 
-    price = Completions.resolve_price(ModelEntry(model=model))
+    price = resolve_price(ModelEntry(model=model))
     return price.input_per_token, price.output_per_token
 
 
@@ -225,4 +234,3 @@ def _print_mapping(title: str, data: dict[str, Any]) -> None:
 from judge_router.cli.eval import eval_command  # noqa: E402
 
 main.add_command(eval_command)
-

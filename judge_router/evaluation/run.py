@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from judge_router.evaluation.rows import EvalRow
+from judge_router.routing.request import RoutingRequest
 from judge_router.types import Decision, Tier
 
-Decide = Callable[[Sequence[dict[str, Any]]], Awaitable[Decision]]
+Decide = Callable[[RoutingRequest], Awaitable[Decision]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class RowResult:
 
 async def judge_row(row: EvalRow, decide: Decide) -> RowResult:
     try:
-        decision = await decide(row.messages)
+        decision = await decide(RoutingRequest(row.messages, "eval"))
     except Exception as exc:  # a row the judge cannot take is reported, not fatal to the run
         return RowResult(row=row, error=f"{type(exc).__name__}: {exc}"[:300])
     verdict = decision.verdict

@@ -1,19 +1,25 @@
-"""decide(): forced tier, else cached verdict, else the judge; then the tier's models. Pure policy."""
+"""decide(): the one way every request is routed, as ordered steps over a draft decision.
+
+/route, the proxy faces and `eval` all come here, so a step added once applies everywhere. Each step
+looks at the draft and fills in what it can; a step with nothing to do leaves it alone:
+
+    explicit (forced tier / passthrough) → read → cache → judge → models
+
+Rules, bounds, budgets and rollout are steps of the same kind, placed in that order.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from collections.abc import Sequence
-from typing import Any
-
-from cachetools import LRUCache
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from judge_router.config import Settings
-from judge_router.routing.conversation import JudgedView, extract_turns, judged_view
-from judge_router.routing.judges.llm import GuardedJudge
-from judge_router.routing.verdict_cache import VerdictCache, cache_key
+from judge_router.routing.judges.chain import JudgeChain, Judged
+from judge_router.routing.one_flight import LeaderCancelled, OneFlight
+from judge_router.routing.reading import ConversationReader, Reading
+from judge_router.routing.request import RoutingRequest, explicit_choice
+from judge_router.routing.verdict_store import VerdictStore
 from judge_router.types import Decision, Source, Tier, Verdict
 
 
@@ -21,110 +27,139 @@ def new_request_id() -> str:
     return f"jr-{uuid.uuid4().hex}"
 
 
-def fingerprint(messages: Sequence[dict[str, Any]]) -> bytes:
-    """A digest of the raw messages: equal for equal conversations, whatever their key order."""
-    canonical = json.dumps(
-        messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
-    )
-    # surrogatepass: JSON may carry lone surrogates ("\\ud800"), which strict UTF-8 refuses.
-    return hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+@dataclass(slots=True)
+class Draft:
+    """A decision being made: each step reads it and fills in what it decides."""
 
+    request: RoutingRequest
+    reading: Reading | None = None
+    verdict: Verdict | None = None
+    cached: bool = False
+    models: list[str] | None = None
 
-class Router:
-    def __init__(self, settings: Settings, judge: GuardedJudge, cache: VerdictCache):
-        self.settings = settings
-        self.judge = judge
-        self.cache = cache
-        # What the judge sees and its cache key depend on the messages alone; remembering them
-        # spares a repeated prompt the tokenizing (27 ms at 100k tokens) and the key hashing.
-        entries = settings.cache.memory_entries
-        self._readings: LRUCache[bytes, tuple[JudgedView, str]] | None = (
-            LRUCache(entries) if entries else None
+    def decision(self) -> Decision:
+        assert self.reading is not None and self.verdict is not None and self.models
+        request = self.request
+        return Decision(
+            request_id=new_request_id(),
+            endpoint=request.endpoint,
+            prompt_hash=self.reading.prompt_hash,
+            verdict=self.verdict,
+            cached=self.cached,
+            models=self.models,
+            prompt_tokens=self.reading.view.prompt_tokens,
+            metadata=request.metadata,
+            api_key_id=request.api_key_id,
+            prompt_text=self.reading.prompt_text,
         )
+
+
+Step = Callable[[Draft], Awaitable[None]]
+
+
+class DecisionPipeline:
+    def __init__(self, settings: Settings, judges: JudgeChain, verdicts: VerdictStore):
+        self.settings = settings
+        self.judges = judges
+        self.verdicts = verdicts
+        self.reader = ConversationReader(
+            settings.judge.max_input_tokens,
+            judges.identity,
+            settings.ledger.store_prompts,
+            settings.cache.memory_entries,
+        )
+        self._flights: OneFlight[Judged] = OneFlight()
+        self.configured_models = [
+            entry.model for entries in settings.tiers.values() for entry in entries
+        ]
+        self.steps: list[tuple[str, Step]] = [
+            ("explicit", self.explicit),
+            ("read", self.read),
+            ("cache", self.cache),
+            ("judge", self.judge),
+            ("models", self.tier_models),
+        ]
+
+    async def decide(self, request: RoutingRequest) -> Decision:
+        """Raises UnknownModel, UnknownTier or ConversationError on a request it cannot route."""
+        draft = Draft(request)
+        for _, step in self.steps:
+            await step(draft)
+        return draft.decision()
 
     def models_for(self, tier: Tier) -> list[str]:
         return [entry.model for entry in self.settings.tiers[tier]]
 
-    def _read(self, messages: Sequence[dict[str, Any]]) -> tuple[JudgedView, str, str | None]:
-        """What the judge sees, its cache key, and the prompt text if the ledger may store it."""
-        turns = extract_turns(messages) if self.settings.ledger.store_prompts else None
-        text = None if turns is None else "\n\n".join(f"[{t.role}] {t.text}" for t in turns)
-        memory = self._readings
-        digest = fingerprint(messages) if memory is not None else b""
-        reading = memory.get(digest) if memory is not None else None
-        if reading is None:
-            max_tokens = self.settings.judge.max_input_tokens
-            view = judged_view(turns or extract_turns(messages), max_tokens)
-            reading = view, cache_key(view, self.judge.name, self.judge.prompt_version)
-            if memory is not None:
-                memory[digest] = reading
-        return *reading, text
+    def tier_of(self, model: str) -> Tier:
+        """The first tier a configured model is listed in."""
+        found = [
+            t
+            for t, entries in self.settings.tiers.items()
+            if any(e.model == model for e in entries)
+        ]
+        return found[0] if found else Tier.HIGH
 
-    def passthrough(
-        self,
-        messages: Sequence[dict[str, Any]],
-        model: str,
-        metadata: dict[str, Any] | None = None,
-        api_key_id: str | None = None,
-    ) -> Decision:
-        """A decision for a client that named a configured model: no judge, just that model."""
-        view, key, text = self._read(messages)
-        tier = next(
-            (
-                t
-                for t, entries in self.settings.tiers.items()
-                if any(e.model == model for e in entries)
-            ),
-            Tier.HIGH,
-        )
-        verdict = Verdict(tier=tier, reason=f"client asked for {model}", source=Source.PASSTHROUGH)
-        return self._decision(verdict, False, [model], view, key, metadata, api_key_id, text)
-
-    def configured_models(self) -> list[str]:
-        return [entry.model for entries in self.settings.tiers.values() for entry in entries]
-
-    async def decide(
-        self,
-        messages: Sequence[dict[str, Any]],
-        forced_tier: Tier | None = None,
-        metadata: dict[str, Any] | None = None,
-        api_key_id: str | None = None,
-    ) -> Decision:
-        """Rate the conversation and pick its models; raises ConversationError on unusable input."""
-        view, key, text = self._read(messages)
-        cached = False
-        if forced_tier is not None:
-            verdict = Verdict(
-                tier=forced_tier, reason="tier forced by the request", source=Source.FORCED
+    async def explicit(self, draft: Draft) -> None:
+        tier, model = explicit_choice(draft.request, self.configured_models)
+        if model is not None:
+            draft.verdict = Verdict(
+                tier=self.tier_of(model),
+                reason=f"client asked for {model}",
+                source=Source.PASSTHROUGH,
             )
-        elif not self.judge.calls_llm:
-            verdict = await self.judge.rate(view)  # local verdicts cost less than a cache lookup
-        else:
-            verdict, cached = await self.cache.get_or_rate(
-                key, lambda: self.judge.rate(view), cacheable=lambda v: v.source is Source.LLM
+            draft.models = [model]
+        elif tier is not None:
+            draft.verdict = Verdict(
+                tier=tier, reason="tier forced by the request", source=Source.FORCED
             )
-        models = self.models_for(verdict.tier)
-        return self._decision(verdict, cached, models, view, key, metadata, api_key_id, text)
 
-    @staticmethod
-    def _decision(
-        verdict: Verdict,
-        cached: bool,
-        models: list[str],
-        view: JudgedView,
-        key: str,
-        metadata: dict[str, Any] | None,
-        api_key_id: str | None,
-        prompt_text: str | None,
-    ) -> Decision:
-        return Decision(
-            request_id=new_request_id(),
-            prompt_hash=key.rsplit(":", 1)[1],
-            verdict=verdict,
-            cached=cached,
-            models=models,
-            prompt_tokens=view.prompt_tokens,
-            metadata=metadata,
-            api_key_id=api_key_id,
-            prompt_text=prompt_text,
-        )
+    async def read(self, draft: Draft) -> None:
+        draft.reading = self.reader.read(draft.request.messages)
+
+    async def cache(self, draft: Draft) -> None:
+        if draft.verdict is not None or not self.judges.may_cache:
+            return
+        assert draft.reading is not None
+        found = await self.verdicts.get(draft.reading.key)
+        if found is not None:
+            draft.verdict, draft.cached = found.verdict, True
+
+    async def judge(self, draft: Draft) -> None:
+        """Ask the judges; concurrent requests for one prompt share one call (one flight)."""
+        if draft.verdict is not None:
+            return
+        reading = draft.reading
+        assert reading is not None
+        if not self.judges.may_cache:  # local verdicts cost less than sharing them
+            draft.verdict = (await self.judges.judge(reading.view)).verdict
+            return
+
+        async def judge_and_keep() -> Judged:
+            judged = await self.judges.judge(reading.view)
+            if judged.cacheable:
+                await self.verdicts.put(reading.key, judged.verdict)
+            return judged
+
+        while True:
+            try:
+                judged, shared = await self._flights.run(reading.key, judge_and_keep)
+                break
+            except LeaderCancelled:  # the request judging this prompt was cancelled
+                await self.cache(draft)  # its successor may already have stored a verdict
+                if draft.verdict is not None:
+                    return
+        if not shared:
+            draft.verdict = judged.verdict
+            return
+        # Another request paid for this verdict: to this one it is free, and a shared cacheable
+        # verdict counts as a cache hit.
+        update: dict[str, object] = {"cost_usd": 0.0, "latency_ms": 0.0}
+        if judged.cacheable:
+            update["source"] = Source.CACHE
+        draft.verdict = judged.verdict.model_copy(update=update)
+        draft.cached = judged.cacheable
+
+    async def tier_models(self, draft: Draft) -> None:
+        if draft.models is None:
+            assert draft.verdict is not None
+            draft.models = self.models_for(draft.verdict.tier)

@@ -6,6 +6,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.types import Source
+
+# Sources whose verdict came from asking a judge just now (so its latency is worth observing).
+_JUDGED_NOW = {Source.LLM.value, Source.HEURISTIC.value, Source.FALLBACK.value}
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -58,6 +64,34 @@ class Telemetry:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def observe_row(self, row: LedgerRow, written: bool, provisional: bool) -> None:
+        """Count a recorded row (the engine's row observer); a provisional row counts only if its
+        write failed, as the final row that replaces it is counted in full."""
+        child = self.child
+        if not written:
+            child(self.errors, "ledger_write").inc()
+        if provisional:
+            return
+        child(self.requests, row.endpoint, row.tier, row.source, row.status).inc()
+        if row.cached:
+            self.cache_hits.inc()
+        if row.source in _JUDGED_NOW:
+            self.judge_latency.observe(row.judge_latency_ms / 1000)
+        if row.judge_error:
+            child(self.errors, "judge").inc()
+        child(self.cost, "judge").inc(row.judge_cost_usd)
+        if row.cost_usd is not None:
+            child(self.cost, "realised").inc(row.cost_usd)
+        if row.baseline_cost_usd is not None:
+            child(self.cost, "baseline").inc(row.baseline_cost_usd)
+        if row.upstream_latency_ms is not None:
+            child(self.upstream_latency, row.model).observe(row.upstream_latency_ms / 1000)
+        failed_attempts = sum(1 for attempt in row.attempts or () if attempt.get("error"))
+        if failed_attempts:
+            child(self.errors, "upstream_attempt").inc(failed_attempts)
+        if row.status == "error":
+            child(self.errors, "all_models_failed").inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

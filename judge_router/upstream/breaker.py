@@ -5,6 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+from judge_router.config import CircuitBreakerConfig
+
+
+class Breaker(Protocol):
+    """Per-name failure memory. Async so that a shared back end (Redis) can implement it."""
+
+    async def allows(self, name: str) -> bool: ...
+
+    async def success(self, name: str) -> None: ...
+
+    async def failure(self, name: str) -> None: ...
+
+    async def open_circuits(self) -> dict[str, float]:
+        """Name -> seconds until it is tried again, for every open circuit (for /healthz)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -13,33 +30,30 @@ class _State:
     open_until: float = 0.0
 
 
-class CircuitBreaker:
-    """Per-name breaker. Once the cooldown has passed one call is let through (half-open): its
+class MemoryBreaker:
+    """This process's breaker. Once the cooldown has passed one call is let through (half-open): its
     success closes the circuit, its failure opens it again for another cooldown."""
 
-    def __init__(
-        self, failures: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic
-    ):
-        self.failures = failures
-        self.cooldown_s = cooldown_s
+    def __init__(self, config: CircuitBreakerConfig, clock: Callable[[], float] = time.monotonic):
+        self.failures = config.failures
+        self.cooldown_s = config.cooldown_s
         self._clock = clock
         self._states: dict[str, _State] = {}
 
-    def allows(self, name: str) -> bool:
+    async def allows(self, name: str) -> bool:
         state = self._states.get(name)
         return state is None or state.open_until <= self._clock()
 
-    def success(self, name: str) -> None:
+    async def success(self, name: str) -> None:
         self._states.pop(name, None)
 
-    def failure(self, name: str) -> None:
+    async def failure(self, name: str) -> None:
         state = self._states.setdefault(name, _State())
         state.consecutive_failures += 1
         if state.consecutive_failures >= self.failures:
             state.open_until = self._clock() + self.cooldown_s
 
-    def open_circuits(self) -> dict[str, float]:
-        """Name -> seconds until it is tried again, for every open circuit (for /healthz)."""
+    async def open_circuits(self) -> dict[str, float]:
         now = self._clock()
         return {
             name: round(state.open_until - now, 3)

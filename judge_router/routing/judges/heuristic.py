@@ -97,6 +97,8 @@ class HeuristicJudge:
     """Rates by surface features; never fails, never calls out."""
 
     name = "heuristic"
+    version = f"score-{MEDIUM_AT}-{HIGH_AT}"
+    cacheable = False  # scoring takes microseconds: less than a cache lookup
 
     async def rate(self, view: JudgedView) -> Verdict:
         return self.rate_now(view)

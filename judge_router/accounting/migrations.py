@@ -1,0 +1,108 @@
+"""The ledger's SQLite schema as named migrations (recorded in `_migrations`), and how to connect."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+# Comments go on their own line before a statement: SQLite keeps an ADD COLUMN's trailing text,
+# comment included, in the table's schema, where it would swallow the closing parenthesis.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_decisions",
+        """
+        CREATE TABLE decisions (
+            request_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,            -- ISO 8601, UTC
+            endpoint TEXT NOT NULL,              -- route | complete | chat | cli
+            prompt_hash TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            model TEXT NOT NULL,                 -- the model chosen (or that answered, when proxied)
+            source TEXT NOT NULL,                -- llm | heuristic | cache | forced | fallback
+            cached INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            judge_model TEXT NOT NULL,
+            judge_error TEXT,
+            judge_cost_usd REAL NOT NULL,
+            judge_latency_ms REAL NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            estimated_cost_usd REAL NOT NULL,
+            baseline_model TEXT NOT NULL,
+            estimated_baseline_cost_usd REAL NOT NULL,
+            latency_ms REAL NOT NULL,
+            metadata TEXT                        -- JSON, as the caller sent it
+        );
+        CREATE INDEX decisions_created_at ON decisions(created_at);
+        """,
+    ),
+    (
+        "002_completions",
+        """
+        ALTER TABLE decisions ADD COLUMN status TEXT NOT NULL DEFAULT 'routed';
+            -- routed (/route: no call made) | ok | error (every model failed) | incomplete
+        ALTER TABLE decisions ADD COLUMN routed_model TEXT;   -- first choice (model: who answered)
+        ALTER TABLE decisions ADD COLUMN stream INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE decisions ADD COLUMN completion_tokens INTEGER;
+        ALTER TABLE decisions ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE decisions ADD COLUMN cost_usd REAL;           -- realised: actual usage priced
+        ALTER TABLE decisions ADD COLUMN baseline_cost_usd REAL;  -- same usage on the baseline
+        ALTER TABLE decisions ADD COLUMN saved_usd REAL;          -- baseline - realised - judge
+        ALTER TABLE decisions ADD COLUMN upstream_latency_ms REAL;
+        ALTER TABLE decisions ADD COLUMN attempts TEXT;           -- JSON [{model, error}]
+        ALTER TABLE decisions ADD COLUMN error TEXT
+        """,
+    ),
+    (
+        "003_callers_and_prompts",
+        """
+        -- the service key's id, never the key
+        ALTER TABLE decisions ADD COLUMN api_key_id TEXT;
+        -- only with ledger.store_prompts: true
+        ALTER TABLE decisions ADD COLUMN prompt_text TEXT
+        """,
+    ),
+]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a committed row survives the process dying; only power loss can cost the
+    # last transactions, and it keeps a commit per request cheap.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this database has not seen; returns their names."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-check under the write lock: another worker may have applied it meanwhile.
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (name, datetime.now(UTC).isoformat()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

@@ -1,0 +1,107 @@
+"""The judges in the order they are asked, and the safe answer when none of them can give one.
+
+The first judge to answer wins. One that fails (JudgeError) counts against its circuit breaker and
+the next is asked; one that abstains (None) passes without blame. When no judge answers,
+`judge.on_failure` does: the heuristic judge, or a fixed tier (source: fallback). Either way the
+verdict records why the judges did not answer. The chain never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from judge_router.config import JudgeConfig
+from judge_router.routing.conversation import JudgedView
+from judge_router.routing.judges.base import Judge, JudgeError
+from judge_router.routing.judges.heuristic import HeuristicJudge
+from judge_router.routing.judges.llm import LLMJudge, StructuredCall
+from judge_router.types import Source, Tier, Verdict
+from judge_router.upstream.breaker import Breaker
+from judge_router.upstream.litellm_runtime import missing_credentials
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    verdict: Verdict
+    cacheable: bool  # whether the judge that answered wants its verdicts kept
+
+
+class JudgeChain:
+    def __init__(
+        self,
+        judges: Sequence[Judge],
+        on_failure: str,
+        breaker: Breaker,
+        name: str,
+        unavailable_reason: str | None = None,
+    ):
+        self.judges = tuple(judges)
+        self.breaker = breaker
+        self.name = name  # the configured judge: shown in the ledger when on_failure answers
+        self.on_failure = on_failure
+        # Why no judge can be asked at all (e.g. missing credentials), reported on every verdict.
+        self.unavailable_reason = unavailable_reason
+        self.failures = 0
+        self._heuristic = HeuristicJudge()
+        self.may_cache = any(judge.cacheable for judge in self.judges)
+        # The cache key's judge identity: one judge's name and version, or all of them in order.
+        self.identity = (
+            "+".join(judge.name for judge in self.judges) or name,
+            "+".join(judge.version for judge in self.judges) or "none",
+        )
+
+    @property
+    def calls_llm(self) -> bool:
+        return any(isinstance(judge, LLMJudge) for judge in self.judges)
+
+    async def judge(self, view: JudgedView) -> Judged:
+        why = self.unavailable_reason
+        for judge in self.judges:
+            if not await self.breaker.allows(judge.name):
+                why = why or "circuit_open: the judge failed repeatedly; retried after cooldown"
+                continue
+            try:
+                verdict = await judge.rate(view)
+            except JudgeError as exc:
+                self.failures += 1
+                await self.breaker.failure(judge.name)
+                log.warning(
+                    "judge %s failed (%s); asking the next judge or judge.on_failure=%s",
+                    judge.name, exc.kind, self.on_failure,
+                )  # fmt: skip
+                why = why or f"{exc.kind}: {exc.detail}"[:MAX_ERROR_CHARS]
+                continue
+            await self.breaker.success(judge.name)
+            if verdict is not None:
+                if why is not None:  # an earlier judge failed: say so on the answer that was given
+                    verdict = verdict.model_copy(update={"judge_error": why})
+                return Judged(verdict, judge.cacheable and why is None)
+        return Judged(self.answer_on_failure(view, why), cacheable=False)
+
+    def answer_on_failure(self, view: JudgedView, why: str | None) -> Verdict:
+        if self.on_failure == "heuristic":
+            return self._heuristic.rate_now(view, judge_error=why)
+        return Verdict(
+            tier=Tier(self.on_failure),
+            reason=f"judge unavailable; judge.on_failure is {self.on_failure}",
+            source=Source.FALLBACK,
+            judge_model=self.name,
+            judge_error=why,
+        )
+
+
+def build_judges(config: JudgeConfig, call: StructuredCall, breaker: Breaker) -> JudgeChain:
+    """The chain the config asks for; without credentials the LLM judge is left out, saying why."""
+    if config.is_heuristic:
+        return JudgeChain([HeuristicJudge()], config.on_failure, breaker, config.model)
+    missing = missing_credentials(config.entry)
+    if missing:
+        reason = f"no credentials: {', '.join(missing)} not set"
+        return JudgeChain([], config.on_failure, breaker, config.model, reason)
+    return JudgeChain([LLMJudge(config, call)], config.on_failure, breaker, config.model)

@@ -1,0 +1,167 @@
+"""Answering a decided request: call the strategy, price the answer, record the row, say what happened.
+
+No HTTP here: the serving layer turns an Answer into a JSON body, a stream into SSE, and
+AnswerFailed into a status code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.routing.conversation import message_text
+from judge_router.routing.tokens import count_tokens
+from judge_router.service.direct import AnswerStrategy
+from judge_router.service.ledger_rows import PricedUsage, RowBuilder, Served
+from judge_router.types import Decision
+from judge_router.upstream.model_chain import AllAttemptsFailed, Attempt, StreamStarted
+
+Record = Callable[[LedgerRow], Awaitable[None]]
+
+
+class AnswerFailed(Exception):
+    """No model answered. `refused`: every provider rejected the request itself (a client error)."""
+
+    def __init__(self, refused: bool, message: str, attempts: list[Attempt]):
+        super().__init__(message)
+        self.refused = refused
+        self.message = message
+        self.attempts = attempts
+
+
+class StreamBroke(Exception):
+    """The provider broke off a stream after its first chunk; the row says so."""
+
+
+@dataclass(slots=True)
+class Answer:
+    decision: Decision
+    model: str
+    response: dict[str, Any]
+    attempts: list[Attempt]
+    usage: PricedUsage | None
+
+
+@dataclass(slots=True)
+class OpenStream:
+    decision: Decision
+    model: str
+    attempts: list[Attempt]
+    chunks: AsyncIterator[dict[str, Any]]  # raises StreamBroke if the provider breaks off
+
+
+class Answering:
+    def __init__(
+        self,
+        strategy: AnswerStrategy,
+        rows: RowBuilder,
+        record: Record,
+        record_provisional: Record,
+    ):
+        self.strategy = strategy
+        self.rows = rows
+        self.record = record
+        self.record_provisional = record_provisional
+
+    async def _failed(
+        self, decision: Decision, started: float, failure: AllAttemptsFailed, stream: bool
+    ) -> AnswerFailed:
+        listed = "; ".join(f"{a.model}: {a.error}" for a in failure.attempts)
+        served = Served("error", decision.model, failure.attempts, stream, error=listed)
+        await self.record(self.rows.row(decision, started, served))
+        if failure.all_bad_requests:
+            return AnswerFailed(
+                True, f"every model refused the request: {listed}", failure.attempts
+            )
+        return AnswerFailed(False, f"every model failed: {listed}", failure.attempts)
+
+    async def complete(self, decision: Decision, params: dict[str, Any]) -> Answer:
+        started = time.perf_counter()
+        try:
+            done = await self.strategy.complete(decision, params)
+        except AllAttemptsFailed as failure:
+            raise await self._failed(decision, started, failure, stream=False) from None
+        usage = self.rows.price(decision, done.model, done.prompt_tokens, done.completion_tokens)
+        served = Served("ok", done.model, done.attempts, False, usage, done.latency_ms)
+        await self.record(self.rows.row(decision, started, served))
+        return Answer(decision, done.model, done.response, done.attempts, usage)
+
+    async def stream(self, decision: Decision, params: dict[str, Any]) -> OpenStream:
+        """Open the stream (fallback happens here, before the first chunk)."""
+        started = time.perf_counter()
+        client_wants_usage = bool((params.get("stream_options") or {}).get("include_usage"))
+        try:
+            opened = await self.strategy.stream(decision, params)
+        except AllAttemptsFailed as failure:
+            raise await self._failed(decision, started, failure, stream=True) from None
+        chunks = self._relay(opened, decision, started, client_wants_usage)
+        return OpenStream(decision, opened.model, opened.attempts, chunks)
+
+    async def _relay(
+        self, opened: StreamStarted, decision: Decision, started: float, client_wants_usage: bool
+    ) -> AsyncIterator[dict[str, Any]]:
+        streamed: list[str] = []
+        usage: dict[str, Any] | None = None
+        status, error = "incomplete", None  # until the provider's stream ends normally
+
+        def served(state: str, priced: PricedUsage, why: str | None = None) -> Served:
+            return Served(
+                state, opened.model, opened.attempts, True, priced, opened.first_chunk_ms, why
+            )
+
+        try:
+            yield opened.first_chunk
+            _collect(opened.first_chunk, streamed)
+            # The first byte is out and the provider is billing: put a provisional row on disk now
+            # (incomplete, the prompt priced alone), so a crash mid-stream still leaves the request
+            # in the ledger. The row written when the stream ends replaces it.
+            estimate = self.rows.price(decision, opened.model, decision.prompt_tokens, 0, True)
+            await self.record_provisional(
+                self.rows.row(decision, started, served("incomplete", estimate))
+            )
+            async for chunk in opened.chunks:
+                _collect(chunk, streamed)
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                    if not chunk.get("choices") and not client_wants_usage:
+                        continue  # we asked for usage to price the answer; the client did not
+                    if not client_wants_usage:
+                        chunk = {k: v for k, v in chunk.items() if k != "usage"}
+                yield chunk
+            status = "ok"
+        except Exception as exc:  # the provider broke off mid-stream
+            status, error = "error", f"stream broke: {type(exc).__name__}: {exc}"[:300]
+            raise StreamBroke(error) from exc
+        finally:
+            if usage:
+                priced = self.rows.price(
+                    decision,
+                    opened.model,
+                    int(usage.get("prompt_tokens") or 0),
+                    int(usage.get("completion_tokens") or 0),
+                )
+            else:  # cut short: price what was streamed, by our own count, and say it is estimated
+                priced = self.rows.price(
+                    decision,
+                    opened.model,
+                    decision.prompt_tokens,
+                    count_tokens("".join(streamed)),
+                    estimated=True,
+                )
+            with anyio.CancelScope(shield=True):  # record and stop the provider even if cancelled
+                await self.record(self.rows.row(decision, started, served(status, priced, error)))
+                close = getattr(opened.chunks, "aclose", None)
+                if close is not None:
+                    await close()
+
+
+def _collect(chunk: dict[str, Any], streamed: list[str]) -> None:
+    for choice in chunk.get("choices") or ():
+        text = message_text((choice.get("delta") or {}).get("content"))
+        if text:
+            streamed.append(text)

@@ -1,0 +1,89 @@
+"""build_engine(settings): every part chosen from the config through plain dict registries.
+
+Each registry's keys are the values its config key accepts (`cache.backend`, `ledger.backend`,
+`state.backend`, `routing.strategy`); a new back end is one entry here. Tests pass their own parts
+(a fake judge, a fake ledger) as keyword arguments instead of patching anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from judge_router.accounting.ledger import Ledger, SqliteLedger
+from judge_router.config import CircuitBreakerConfig, Settings
+from judge_router.routing.judges.base import Judge
+from judge_router.routing.judges.chain import JudgeChain, build_judges
+from judge_router.routing.memory_layer import MemoryLayer
+from judge_router.routing.pipeline import DecisionPipeline
+from judge_router.routing.verdict_store import DiskVerdictStore, NoVerdictStore, VerdictStore
+from judge_router.service.direct import AnswerStrategy, DirectStrategy
+from judge_router.service.engine import Engine, EngineParts
+from judge_router.service.rate_limits import MemoryRateLimiter, RateLimiter
+from judge_router.upstream.breaker import Breaker, MemoryBreaker
+from judge_router.upstream.judge_call import StructuredCaller
+from judge_router.upstream.model_chain import ModelChain
+from judge_router.upstream.prices import Pricer
+from judge_router.upstream.redact import Redactor
+
+VERDICT_STORES: dict[str, Callable[[Settings], VerdictStore]] = {
+    "disk": lambda s: DiskVerdictStore(s.cache.dir, s.cache.ttl_s),
+}
+LEDGERS: dict[str, Callable[[Settings], Ledger]] = {
+    "sqlite": lambda s: SqliteLedger(s.ledger.path, s.ledger.max_pending_rows),
+}
+BREAKERS: dict[str, Callable[[CircuitBreakerConfig], Breaker]] = {
+    "memory": MemoryBreaker,
+}
+RATE_LIMITERS: dict[str, Callable[[int], RateLimiter]] = {
+    "memory": MemoryRateLimiter,
+}
+# A strategy is built with the settings, the model chain, and the pipeline (for a tier's models).
+STRATEGIES: dict[str, Callable[[Settings, ModelChain, DecisionPipeline], AnswerStrategy]] = {
+    "direct": lambda s, models, pipeline: DirectStrategy(s, models, pipeline.models_for),
+}
+
+
+def verdict_store(settings: Settings) -> VerdictStore:
+    cache = settings.cache
+    if not cache.enabled:
+        return NoVerdictStore()
+    store = VERDICT_STORES[cache.backend](settings)
+    return MemoryLayer(store, cache.memory_entries) if cache.memory_entries else store
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    judges: Sequence[Judge] | None = None,
+    verdicts: VerdictStore | None = None,
+    ledger: Ledger | None = None,
+    model_breaker: Breaker | None = None,
+    judge_breaker: Breaker | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> Engine:
+    """The engine for `settings`; raises ConfigError (e.g. for an unpriced model)."""
+    state = settings.state.backend
+    pricer = Pricer(settings)  # raises ConfigError for unpriced models, before anything is opened
+    redact = Redactor(settings.secrets())
+    judge_breaker = judge_breaker or BREAKERS[state](settings.judge.circuit_breaker)
+    if judges is None:
+        chain = build_judges(settings.judge, StructuredCaller(pricer, redact), judge_breaker)
+    else:
+        judge = settings.judge
+        chain = JudgeChain(judges, judge.on_failure, judge_breaker, judge.model)
+    model_breaker = model_breaker or BREAKERS[state](settings.routing.circuit_breaker)
+    per_minute = settings.server.rate_limit_per_minute
+    if rate_limiter is None and per_minute:
+        rate_limiter = RATE_LIMITERS[state](per_minute)
+    models = ModelChain(settings, model_breaker, redact)
+    strategy = STRATEGIES[settings.routing.strategy]
+    parts = EngineParts(
+        pricer=pricer,
+        judges=chain,
+        verdicts=verdicts or verdict_store(settings),
+        ledger=ledger or LEDGERS[settings.ledger.backend](settings),
+        model_breaker=model_breaker,
+        rate_limiter=rate_limiter,
+        strategy=lambda pipeline: strategy(settings, models, pipeline),
+    )
+    return Engine(settings, parts)

@@ -1,0 +1,93 @@
+"""What the proxy faces send back: the provider's body plus the `router` object, headers, SSE."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pydantic_core
+from fastapi.responses import StreamingResponse
+from starlette.types import Send
+
+from judge_router.service.answering import Answer, OpenStream, StreamBroke
+from judge_router.service.ledger_rows import PricedUsage
+from judge_router.types import Decision
+from judge_router.upstream.model_chain import Attempt
+
+
+def router_info(
+    decision: Decision, model: str, attempts: list[Attempt], usage: PricedUsage | None
+) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "request_id": decision.request_id,
+        "tier": decision.tier.value,
+        "model": model,
+        "source": decision.verdict.source.value,
+        "cached": decision.cached,
+        "reason": decision.verdict.reason,
+        "attempts": [a.public() for a in attempts],
+        "judge_cost_usd": decision.verdict.cost_usd,
+    }
+    dropped = sorted({p for a in attempts if a.model == model for p in (a.dropped_params or [])})
+    if dropped:
+        info["dropped_params"] = dropped
+    if usage is not None:
+        info.update(
+            cost_usd=usage.cost_usd,
+            baseline_cost_usd=usage.baseline_cost_usd,
+            saved_usd=usage.saved_usd,
+        )
+    return info
+
+
+def headers(decision: Decision, model: str) -> dict[str, str]:
+    return {
+        "x-judge-router-tier": decision.tier.value,
+        "x-judge-router-model": model,
+        "x-judge-router-request-id": decision.request_id,
+    }
+
+
+def completion_body(answer: Answer) -> dict[str, Any]:
+    body = dict(answer.response)
+    body["router"] = router_info(answer.decision, answer.model, answer.attempts, answer.usage)
+    return body
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + pydantic_core.to_json(payload, inf_nan_mode="null") + b"\n\n"
+
+
+async def sse_events(stream: OpenStream) -> AsyncIterator[bytes]:
+    """The stream as server-sent events; a provider that breaks off is told to the client in-band."""
+    chunks = stream.chunks
+    try:
+        async for chunk in chunks:
+            yield sse(chunk)
+        yield b"data: [DONE]\n\n"
+    except StreamBroke as broke:
+        yield sse({"error": {"type": "upstream_error", "message": str(broke)}})
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """Closes its body iterator however the stream ends, so a client disconnect is recorded now."""
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+
+def streaming_response(stream: OpenStream) -> ClosingStreamingResponse:
+    return ClosingStreamingResponse(
+        sse_events(stream),
+        media_type="text/event-stream",
+        headers=headers(stream.decision, stream.model),
+    )

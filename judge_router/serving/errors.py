@@ -1,0 +1,125 @@
+"""Every 4xx/5xx answer in one shape (OpenAI's), and the app's exception handlers that produce it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from judge_router.config import Settings
+from judge_router.routing.conversation import ConversationError
+from judge_router.routing.request import UnknownModel, UnknownTier
+from judge_router.service.answering import AnswerFailed
+from judge_router.serving.json_response import FastJSONResponse as JSONResponse
+from judge_router.serving.request_body import InvalidBody
+from judge_router.upstream.model_chain import Attempt
+from judge_router.validation import describe_errors
+
+log = logging.getLogger(__name__)
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "internal_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "timeout",
+}
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    attempts: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: OpenAI's error shape."""
+
+    error: ErrorDetail
+
+
+def error_response(
+    status: int,
+    message: str,
+    error_type: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    attempts: Sequence[Attempt] = (),
+) -> JSONResponse:
+    """The one error body: {"error": {"type", "message"}}, plus which model failed how, if any."""
+    error: dict[str, Any] = {
+        "type": error_type or ERROR_TYPES.get(status, "error"),
+        "message": message,
+    }
+    if attempts:  # machine-readable beside the message
+        error["attempts"] = [attempt.public() for attempt in attempts]
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}
+    kinds.update({str: "a string", list: "an array"})
+    return kinds.get(type(value), type(value).__name__)
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """pydantic's errors about a body or query as one sentence (the first five)."""
+    for error in errors[:5]:
+        if error.get("type") == "model_type" and not [
+            p for p in error.get("loc", ()) if p != "body"
+        ]:
+            return f"request body must be a JSON object, not {_json_kind(error.get('input'))}"
+    return "; ".join(describe_errors(errors[:5], root="", skip=("body",))) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI, settings: Settings) -> None:
+    timeout_s = settings.server.request_timeout_s
+
+    @app.exception_handler(InvalidBody)
+    async def _invalid_body(request: Request, exc: InvalidBody) -> JSONResponse:
+        return error_response(400, describe_validation(exc.errors))
+
+    @app.exception_handler(RequestValidationError)  # query parameters (e.g. /stats?since=)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, describe_validation(exc.errors()))
+
+    @app.exception_handler(ConversationError)
+    async def _bad_conversation(request: Request, exc: ConversationError) -> JSONResponse:
+        return error_response(400, str(exc))
+
+    @app.exception_handler(UnknownTier)
+    async def _unknown_tier(request: Request, exc: UnknownTier) -> JSONResponse:
+        return error_response(400, str(exc))
+
+    @app.exception_handler(UnknownModel)
+    async def _unknown_model(request: Request, exc: UnknownModel) -> JSONResponse:
+        return error_response(404, str(exc), "model_not_found")
+
+    @app.exception_handler(AnswerFailed)
+    async def _no_answer(request: Request, exc: AnswerFailed) -> JSONResponse:
+        status = 400 if exc.refused else 502
+        return error_response(status, exc.message, attempts=exc.attempts)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)  # e.g. Allow
+
+    @app.exception_handler(TimeoutError)
+    async def _too_slow(request: Request, exc: TimeoutError) -> JSONResponse:
+        message = f"request took longer than server.request_timeout_s ({timeout_s} s)"
+        return error_response(504, message, "timeout")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); see the server log")

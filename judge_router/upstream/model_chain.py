@@ -1,0 +1,205 @@
+"""Calls a chain of models in order through litellm; the first that answers wins, breakers permitting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from judge_router.config import Settings
+from judge_router.upstream.breaker import Breaker
+from judge_router.upstream.litellm_runtime import (
+    classify,
+    first_line,
+    load_litellm,
+    supported_params,
+)
+from judge_router.upstream.redact import Redactor
+
+T = TypeVar("T")
+
+# Fields of an OpenAI chat request that are about the call itself, never dropped or reported.
+_ALWAYS_SENT = frozenset({"messages", "stream", "stream_options"})
+# Failures that say nothing about the model's health (the request itself was refused).
+_NOT_THE_MODELS_FAULT = frozenset({"bad_request"})
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One model tried for a request: None as error means it answered."""
+
+    model: str
+    error: str | None = None
+    kind: str | None = None
+    status_code: int | None = None
+    latency_ms: float = 0.0
+    dropped_params: list[str] | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"model": self.model, "error": self.error}
+
+
+class AllAttemptsFailed(Exception):
+    """Every model in the chain failed; `attempts` says how."""
+
+    def __init__(self, attempts: list[Attempt]):
+        super().__init__("; ".join(f"{a.model}: {a.error}" for a in attempts))
+        self.attempts = attempts
+
+    @property
+    def all_bad_requests(self) -> bool:
+        return bool(self.attempts) and all(a.kind == "bad_request" for a in self.attempts)
+
+
+@dataclass(slots=True)
+class Completed:
+    model: str
+    response: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+    attempts: list[Attempt]
+    latency_ms: float
+
+
+@dataclass(slots=True)
+class StreamStarted:
+    """A stream whose first chunk has arrived: the model is settled, no more fallback."""
+
+    model: str
+    first_chunk: dict[str, Any]
+    chunks: AsyncIterator[dict[str, Any]]
+    attempts: list[Attempt]
+    first_chunk_ms: float
+
+
+def dropped_params(model: str, params: dict[str, Any]) -> list[str]:
+    """Request parameters litellm will drop for `model` because its provider does not take them."""
+    supported = supported_params(model)
+    if supported is None:
+        return []
+    return sorted(key for key in params if key not in _ALWAYS_SENT and key not in supported)
+
+
+class ModelChain:
+    """Tries models in order with each one's configured litellm parameters."""
+
+    def __init__(self, settings: Settings, breaker: Breaker, redact: Redactor):
+        self._settings = settings
+        self.breaker = breaker
+        self.redact = redact
+        self._kwargs_by_model: dict[str, dict[str, Any]] = {}
+        self._litellm = load_litellm()
+
+    async def _usable(self, chain: list[str]) -> list[tuple[str, bool]]:
+        """(model, skip?) for the chain; when every circuit is open, try them all anyway."""
+        allowed = [await self.breaker.allows(model) for model in chain]
+        if not any(allowed):
+            return [(model, False) for model in chain]
+        return [(model, not ok) for model, ok in zip(chain, allowed, strict=True)]
+
+    async def _skipped(self, model: str) -> Attempt:
+        wait = (await self.breaker.open_circuits()).get(model, 0.0)
+        return Attempt(
+            model=model,
+            error=f"skipped: circuit open after repeated failures (retried in {wait:.0f} s)",
+            kind="circuit_open",
+        )
+
+    async def _failed(self, attempt: Attempt, exc: Exception, started: float) -> None:
+        attempt.kind, attempt.status_code = classify(exc)
+        attempt.error = f"{attempt.kind}: {self.redact(first_line(exc))}"
+        attempt.latency_ms = (time.perf_counter() - started) * 1000
+        if attempt.kind not in _NOT_THE_MODELS_FAULT:
+            await self.breaker.failure(attempt.model)
+
+    def _call_kwargs(self, model: str, params: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        return {
+            "timeout": timeout_s,
+            "num_retries": 0,  # the chain is the retry policy; hidden retries would hide latency
+            "drop_params": True,
+            **params,
+            "model": model,
+            **self._model_kwargs(model),
+        }
+
+    def _model_kwargs(self, model: str) -> dict[str, Any]:
+        """A model's configured litellm keyword arguments (built once: settings do not change)."""
+        kwargs = self._kwargs_by_model.get(model)
+        if kwargs is None:
+            entry = self._settings.model_entry(model)
+            kwargs = self._kwargs_by_model[model] = entry.litellm_params.call_kwargs()
+        return kwargs
+
+    async def _first_success(
+        self, chain: list[str], params: dict[str, Any], call: Callable[[str], Awaitable[T]]
+    ) -> tuple[str, T, list[Attempt]]:
+        """Run `call(model)` down the chain until one succeeds; AllAttemptsFailed if none does."""
+        attempts: list[Attempt] = []
+        for model, skip in await self._usable(chain):
+            if skip:
+                attempts.append(await self._skipped(model))
+                continue
+            attempt = Attempt(model=model, dropped_params=dropped_params(model, params) or None)
+            attempts.append(attempt)
+            started = time.perf_counter()
+            try:
+                result = await call(model)
+            except Exception as exc:
+                await self._failed(attempt, exc, started)
+                continue
+            await self.breaker.success(model)
+            attempt.latency_ms = (time.perf_counter() - started) * 1000
+            return model, result, attempts
+        raise AllAttemptsFailed(attempts)
+
+    async def complete(
+        self, chain: list[str], params: dict[str, Any], timeout_s: float
+    ) -> Completed:
+        async def call(model: str) -> Any:
+            return await self._litellm.acompletion(**self._call_kwargs(model, params, timeout_s))
+
+        model, response, attempts = await self._first_success(chain, params, call)
+        usage = getattr(response, "usage", None)
+        return Completed(
+            model=model,
+            response=response.model_dump(),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            attempts=attempts,
+            latency_ms=attempts[-1].latency_ms,
+        )
+
+    async def stream(
+        self, chain: list[str], params: dict[str, Any], timeout_s: float
+    ) -> StreamStarted:
+        """Open a stream on the first model that sends a first chunk (fallback happens only here)."""
+        stream_params = {**params, "stream": True}
+        options = dict(stream_params.get("stream_options") or {})
+        options["include_usage"] = True  # needed to price the answer; stripped for the client later
+        stream_params["stream_options"] = options
+
+        async def call(model: str) -> tuple[AsyncIterator[Any], Any]:
+            response = await self._litellm.acompletion(
+                **self._call_kwargs(model, stream_params, timeout_s)
+            )
+            iterator = response.__aiter__()
+            try:
+                first = await iterator.__anext__()
+            except StopAsyncIteration:
+                raise RuntimeError("the stream ended before any chunk") from None
+            return iterator, first
+
+        model, (iterator, first), attempts = await self._first_success(chain, params, call)
+        return StreamStarted(
+            model=model,
+            first_chunk=first.model_dump(exclude_none=True),
+            chunks=_dumped(iterator),
+            attempts=attempts,
+            first_chunk_ms=attempts[-1].latency_ms,
+        )
+
+
+async def _dumped(iterator: AsyncIterator[Any]) -> AsyncIterator[dict[str, Any]]:
+    async for chunk in iterator:
+        yield chunk.model_dump(exclude_none=True)
