@@ -32,7 +32,7 @@ class Source(StrEnum):
     """Where a verdict came from."""
 
     LLM = "llm"  # the LLM judge answered
-    HEURISTIC = "heuristic"  # the local heuristic judge answered (chosen, or as fallback)
+    HEURISTIC = "heuristic"  # the local heuristic judge answered (chosen, or judge.on_failure)
     CACHE = "cache"  # a cached verdict was reused
     FORCED = "forced"  # the caller forced the tier
     FALLBACK = "fallback"  # the judge failed and `judge.on_failure` named a fixed tier
@@ -53,7 +53,7 @@ class Verdict(BaseModel):
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     judge_model: str = ""
-    # Why the primary judge did not answer, when a fallback did (e.g. "timeout").
+    # Why the judges did not answer, when judge.on_failure did (e.g. "timeout").
     judge_error: str | None = None
 
 
@@ -80,5 +80,6 @@ class Decision(BaseModel):
         return self.models[0]
 
     @property
-    def fallbacks(self) -> list[str]:
+    def backups(self) -> list[str]:
+        """The tier's other models, in order (the /route answer's `fallbacks`)."""
         return self.models[1:]

@@ -11,6 +11,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real processes or servers: run with -m slow, or all
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_proxy.py"
 PHASE_KEYS = {"requests", "ok", "failed", "problems", "rps", "p50_ms", "p95_ms", "block_p50_ms"}
 

@@ -9,6 +9,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real processes or servers: run with -m slow, or all
+
 BENCH = Path(__file__).parent.parent / "benchmarks" / "bench_route.py"
 
 

@@ -110,10 +110,6 @@ async def test_injection_corpus_reaches_the_judge_as_quoted_data(
     assert json.loads(inner) == [{"role": "user", "content": attack}]
 
 
-def test_the_corpus_is_large_enough() -> None:
-    assert len(set(INJECTIONS)) >= 30
-
-
 PROVIDER_KEY = "sk-test-provider-SECRET-7f3a9c"
 JUDGE_KEY = "sk-test-judge-SECRET-99d1e0"
 SERVICE_KEY = "service-key-SECRET-0123456789"

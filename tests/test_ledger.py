@@ -24,7 +24,9 @@ def row(request_id: str) -> LedgerRow:
     )  # fmt: skip
 
 
-async def test_rows_wait_in_memory_while_the_ledger_is_unwritable_then_flush(tmp_path: Path) -> None:
+async def test_rows_wait_in_memory_while_the_ledger_is_unwritable_then_flush(
+    tmp_path: Path,
+) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("a file where the ledger's directory should be")
     ledger = SqliteLedger(blocker / "ledger.sqlite")
@@ -74,7 +76,9 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
     conn.close()
 
 
-async def test_a_final_row_replaces_its_provisional_row_also_after_a_failure(tmp_path: Path) -> None:
+async def test_a_final_row_replaces_its_provisional_row_also_after_a_failure(
+    tmp_path: Path,
+) -> None:
     ledger = SqliteLedger(tmp_path / "ledger.sqlite")
     provisional = row("s")
     provisional.status = "incomplete"
@@ -83,7 +87,9 @@ async def test_a_final_row_replaces_its_provisional_row_also_after_a_failure(tmp
     final.status, final.completion_tokens = "ok", 42
     assert await ledger.record(final, replace=True)
     assert [(r["status"], r["completion_tokens"]) for r in await ledger.rows()] == [("ok", 42)]
-    assert not await ledger.record(row("s"))  # without replace, a second row for an id is refused...
+    assert not await ledger.record(
+        row("s")
+    )  # without replace, a second row for an id is refused...
     assert ledger.dropped == 1 and ledger.pending == 0  # ...dropped and counted, not retried
     assert await ledger.record(row("u"))  # so it cannot block the rows after it
     await ledger.close()

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from judge_router.testing.fake_upstream import FakeUpstream
 
 from fakes import settings_data
 from servers import clean_env, running_server
+
+pytestmark = pytest.mark.slow  # real processes or servers: run with -m slow, or all
 
 EXAMPLE = Path(__file__).parent.parent / "judge-router.example.yaml"
 

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from judge_router.testing.fake_upstream import FakeUpstream
 
 from fakes import settings_data
 from servers import clean_env, start_server
+
+pytestmark = pytest.mark.slow  # real processes or servers: run with -m slow, or all
 
 
 def start(config: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:

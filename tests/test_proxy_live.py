@@ -21,6 +21,8 @@ from judge_router.testing.fake_upstream import BackgroundServer, FakeUpstream
 
 from fakes import settings_data
 
+pytestmark = pytest.mark.slow  # real processes or servers: run with -m slow, or all
+
 ROW_DEADLINE_S = 10
 
 

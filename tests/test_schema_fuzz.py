@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import respx
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
@@ -17,13 +18,31 @@ from judge_router.serving.app import create_app
 
 from fakes import fake_upstream, settings_data
 
-_tmp = Path(__import__("tempfile").mkdtemp(prefix="jr-fuzz-"))
-# A body limit above anything generated: a 413 for an invalid body would count as accepting it.
-_settings = Settings(
-    **settings_data(_tmp, judge={"model": "heuristic"}, server={"max_body_bytes": 5_000_000})
-)
-_engine = build_engine(_settings)
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_settings, _engine))
+pytestmark = pytest.mark.slow  # real processes or servers: run with -m slow, or all
+
+
+@pytest.fixture
+async def fuzzed_app(tmp_path: Path) -> AsyncIterator[FastAPI]:
+    # A body limit above anything generated: a 413 for an invalid body would count as accepting it.
+    settings = Settings(
+        **settings_data(
+            tmp_path, judge={"model": "heuristic"}, server={"max_body_bytes": 5_000_000}
+        )
+    )
+    engine = build_engine(settings)
+    yield create_app(settings, engine)
+    await engine.aclose()
+
+
+@pytest.fixture
+def app_schema(fuzzed_app: FastAPI, request: pytest.FixtureRequest) -> schemathesis.BaseSchema:
+    # schemathesis' lazy loader renames the test through Node._nodeid, which pytest 9 no longer
+    # has; give it one (it only affects how schemathesis labels its sub-tests).
+    request.node._nodeid = request.node.nodeid
+    return schemathesis.openapi.from_asgi("/openapi.json", fuzzed_app)
+
+
+schema = schemathesis.pytest.from_fixture("app_schema")
 
 
 @pytest.fixture(autouse=True)
@@ -47,8 +66,10 @@ def test_no_server_errors_and_answers_match_the_schema(case: schemathesis.Case) 
     case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
 
-def test_request_bodies_are_documented_although_the_endpoints_parse_them() -> None:
-    document = create_app(_settings, _engine).openapi()
+def test_request_bodies_are_documented_although_the_endpoints_parse_them(
+    fuzzed_app: FastAPI,
+) -> None:
+    document = fuzzed_app.openapi()
     components = document["components"]["schemas"]
     for path, model in (
         ("/route", "RouteRequest"),

@@ -92,7 +92,7 @@ class Answering:
         return Answer(decision, done.model, done.response, done.attempts, usage)
 
     async def stream(self, decision: Decision, params: dict[str, Any]) -> OpenStream:
-        """Open the stream (fallback happens here, before the first chunk)."""
+        """Open the stream: models are tried in turn only until one sends its first chunk."""
         started = time.perf_counter()
         client_wants_usage = bool((params.get("stream_options") or {}).get("include_usage"))
         try:

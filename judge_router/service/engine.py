@@ -88,7 +88,7 @@ class Engine:
             request_id=row.request_id,
             tier=decision.tier,
             model=row.model,
-            fallbacks=decision.fallbacks,
+            fallbacks=decision.backups,
             source=decision.verdict.source,
             cached=row.cached,
             reason=row.reason,

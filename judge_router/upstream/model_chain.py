@@ -64,7 +64,7 @@ class Completed:
 
 @dataclass(slots=True)
 class StreamStarted:
-    """A stream whose first chunk has arrived: the model is settled, no more fallback."""
+    """A stream whose first chunk has arrived: the model is settled, no other is tried."""
 
     model: str
     first_chunk: dict[str, Any]
@@ -173,7 +173,7 @@ class ModelChain:
     async def stream(
         self, chain: list[str], params: dict[str, Any], timeout_s: float
     ) -> StreamStarted:
-        """Open a stream on the first model that sends a first chunk (fallback happens only here)."""
+        """Open a stream on the first model that sends a first chunk; later models are not tried."""
         stream_params = {**params, "stream": True}
         options = dict(stream_params.get("stream_options") or {})
         options["include_usage"] = True  # needed to price the answer; stripped for the client later

@@ -1,0 +1,43 @@
+"""Importing the package changes nothing: litellm is loaded, and its settings made, by a start-up
+step (upstream.litellm_runtime.load_litellm) that the engine runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow  # a fresh interpreter imports litellm (~5 s)
+
+CHECK = """
+import json, os, sys
+import judge_router.cli.main, judge_router.serving.app, judge_router.service.factory
+before = {"litellm_imported": "litellm" in sys.modules,
+          "cost_map_env": os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP")}
+from judge_router.upstream.litellm_runtime import load_litellm
+litellm = load_litellm()
+after = {"cost_map_env": os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP"),
+         "aiohttp": litellm.disable_aiohttp_transport is True,
+         "quiet": litellm.suppress_debug_info is True,
+         "bundled_map": len(litellm.model_cost) > 1000}
+print(json.dumps({"before": before, "after": after}))
+"""
+
+
+def test_importing_changes_nothing_and_load_litellm_configures_it() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["before"] == {"litellm_imported": False, "cost_map_env": None}
+    assert result["after"] == {
+        "cost_map_env": "True",
+        "aiohttp": True,
+        "quiet": True,
+        "bundled_map": True,
+    }
