@@ -464,7 +464,7 @@ def reply(data: dict[str, Any]) -> None:
 
 
 def litellm_worker(transport: str) -> None:
-    """Import litellm as judge_router/completion.py does, then serve the task read from stdin."""
+    """Import litellm as upstream/litellm_runtime.py does, then serve the task read from stdin."""
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     import litellm
 

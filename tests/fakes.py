@@ -144,6 +144,17 @@ def fake_upstream(
     return mock.post(f"{UPSTREAM_BASE}/chat/completions").mock(side_effect=answer)
 
 
+def never_answering(mock: respx.MockRouter) -> respx.Route:
+    """The fake upstream accepts requests and never answers (until the test's deadline)."""
+    never = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    return mock.post(f"{UPSTREAM_BASE}/chat/completions").mock(side_effect=hang)
+
+
 def ask(
     messages: str | list[dict[str, Any]], tier: Tier | None = None, **fields: Any
 ) -> RoutingRequest:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +19,7 @@ from judge_router.service.rate_limits import MemoryRateLimiter
 from judge_router.serving.app import create_app
 from judge_router.upstream.breaker import MemoryBreaker
 
-from fakes import fake_upstream, verdict_reply
+from fakes import fake_upstream, never_answering, verdict_reply
 
 USER_KEY = "user-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"
@@ -132,13 +131,7 @@ async def test_message_count_limit(make_settings: Callable[..., Settings]) -> No
 async def test_request_deadline_answers_504(
     make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
 ) -> None:
-    never = asyncio.Event()
-
-    async def hang(request: httpx.Request) -> httpx.Response:
-        await never.wait()
-        raise AssertionError("unreachable")
-
-    respx_mock.post("http://127.0.0.1:9/upstream/v1/chat/completions").mock(side_effect=hang)
+    never_answering(respx_mock)
     settings = make_settings(judge={"model": "heuristic"}, server={"request_timeout_s": 0.2})
     async with app_client(settings) as (client, _):
         response = await client.post("/complete", json={**ASK, "tier": "low"})

@@ -3,7 +3,6 @@ message, and rate limits by client address when no keys are configured."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 
@@ -15,7 +14,7 @@ from judge_router.service.engine import Engine
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
-from fakes import UPSTREAM_BASE, ask, verdict_reply
+from fakes import UPSTREAM_BASE, ask, never_answering, verdict_reply
 
 ASK = {"messages": [{"role": "user", "content": "Write a haiku about caching."}], "tier": "low"}
 
@@ -63,13 +62,7 @@ async def test_a_stream_that_breaks_midway_says_so_in_band_and_in_the_ledger(
 async def test_a_stream_that_never_starts_hits_the_deadline(
     make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
 ) -> None:
-    never = asyncio.Event()
-
-    async def hang(request: httpx.Request) -> httpx.Response:
-        await never.wait()
-        raise AssertionError("unreachable")
-
-    respx_mock.post(f"{UPSTREAM_BASE}/chat/completions").mock(side_effect=hang)
+    never_answering(respx_mock)
     settings = make_settings(judge={"model": "heuristic"}, server={"request_timeout_s": 0.2})
     engine = build_engine(settings)
     transport = httpx.ASGITransport(app=create_app(settings, engine))

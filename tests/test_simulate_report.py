@@ -79,6 +79,22 @@ def test_simulate_cli_on_the_shipped_example() -> None:
     assert "$4,325.00" in table.output and "$1,535.00" in table.output
 
 
+def test_simulate_prices_the_configured_judge_prompt(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "tiny.md").write_text("Rate it.")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"judge": {"prompt": "tiny", "prompt_dir": str(prompts)}}))
+
+    def judge_usd(*extra: str) -> float:
+        result = CliRunner().invoke(main, ["simulate", str(EXAMPLE_MIX), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        return float(json.loads(result.stdout)["judge_usd"])
+
+    # judge-v1 is several hundred tokens; a two-word prompt makes every judge call cheaper.
+    assert judge_usd("--config", str(config)) < judge_usd()
+
+
 def _row(
     request_id: str, tier: str, cost: float | None, baseline: float | None, judge: float
 ) -> LedgerRow:

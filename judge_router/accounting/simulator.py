@@ -34,7 +34,7 @@ class PriceSpec(BaseModel):
 
 class JudgeSpec(PriceSpec):
     model: str | None = "gpt-5-nano"
-    # Tokens of the judge's own prompt and markers per call; None means judge-v1's measured size.
+    # Tokens of the judge's own prompt and markers per call; None: the configured judge.prompt's.
     template_tokens: int | None = Field(default=None, ge=0)
     max_input_tokens: int = Field(default=1000, ge=1)
     output_tokens: int = Field(default=30, ge=0)

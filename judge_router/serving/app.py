@@ -103,7 +103,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.openapi = without_422(app)  # type: ignore[method-assign]
     app.state.engine = built
     app.state.telemetry = telemetry
-    app.state.settings = settings
     install_error_handlers(app, settings)
     limits = settings.server
 
