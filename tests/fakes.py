@@ -245,14 +245,18 @@ class FakeLedger:
 class FakeVerdictStore:
     """A verdict store at the seam: a dict; `failing` makes reads miss and writes refuse."""
 
-    def __init__(self) -> None:
+    def __init__(self, latency: int = 0) -> None:
         self.kept: dict[str, Verdict] = {}
         self.failing = False
         self.gets = 0
+        # A network store: its answer arrives `latency` turns of the event loop after the read.
+        self.latency = latency
 
     async def get(self, key: str) -> StoredVerdict | None:
         self.gets += 1
         verdict = None if self.failing else self.kept.get(key)
+        for _ in range(self.latency):
+            await asyncio.sleep(0)
         if verdict is None:
             return None
         return StoredVerdict(verdict.model_copy(update={"source": Source.CACHE}), 1e12)

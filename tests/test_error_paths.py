@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import respx
 
 from judge_router.config import Settings
+from judge_router.service.answering import Answering
 from judge_router.service.engine import Engine
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
+from judge_router.types import Decision, Tier
+from judge_router.upstream.model_chain import Attempt, Completed, StreamStarted
 
-from fakes import UPSTREAM_BASE, ask, never_answering, verdict_reply
+from fakes import UPSTREAM_BASE, FakeJudge, FakeLedger, ask, never_answering, verdict_reply
 
 ASK = {"messages": [{"role": "user", "content": "Write a haiku about caching."}], "tier": "low"}
 
@@ -104,3 +108,40 @@ async def test_without_keys_rate_limits_count_per_client_address(
     await engine.aclose()
     assert statuses == [200, 200, 429]
     assert other.status_code == 200
+
+
+class OneChunkStrategy:
+    """An answer strategy at the seam: a stream whose provider side records being closed."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def complete(self, decision: Decision, params: dict[str, Any]) -> Completed:
+        raise AssertionError("not used")
+
+    async def stream(self, decision: Decision, params: dict[str, Any]) -> StreamStarted:
+        async def rest() -> AsyncIterator[dict[str, Any]]:
+            yield {"choices": [{"index": 0, "delta": {"content": "never sent"}}]}
+
+        async def close() -> None:
+            self.closed = True
+
+        first = {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}
+        attempts = [Attempt("openai/cheap-a")]
+        return StreamStarted("openai/cheap-a", first, rest(), attempts, 1.0, close)
+
+
+async def test_a_client_that_leaves_before_the_first_byte_still_gets_a_row(
+    make_settings: Callable[..., Settings],
+) -> None:
+    ledger = FakeLedger()
+    engine = build_engine(make_settings(), judges=[FakeJudge()], ledger=ledger)
+    strategy = OneChunkStrategy()
+    answering = Answering(strategy, engine.rows, engine.record, engine.record_provisional)
+    decision = await engine.decide(ask("hi", tier=Tier.LOW))
+    stream = await answering.stream(decision, {"messages": [{"role": "user", "content": "hi"}]})
+    await stream.aclose()  # what the response does when the client is gone before any byte
+    await stream.aclose()  # and closing twice is harmless
+    (row,) = ledger.stored.values()
+    assert (row.status, row.stream, row.usage_estimated) == ("incomplete", True, True)
+    assert strategy.closed

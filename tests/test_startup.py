@@ -41,3 +41,24 @@ def test_importing_changes_nothing_and_load_litellm_configures_it() -> None:
         "quiet": True,
         "bundled_map": True,
     }
+
+
+REDACTION = """
+import logging
+from judge_router.upstream.redact import Redactor, install_log_redaction
+install_log_redaction(Redactor(["the-configured-secret-123xyz"]))  # before litellm is loaded
+from judge_router.upstream.litellm_runtime import load_litellm
+load_litellm()  # as build_engine does, later
+logging.getLogger("LiteLLM").warning("provider said: bad key the-configured-secret-123xyz")
+"""
+
+
+def test_litellms_own_log_handlers_are_redacted_when_litellm_loads_later() -> None:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    done = subprocess.run(
+        [sys.executable, "-c", REDACTION], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout + done.stderr
+    assert "provider said: bad key" in printed
+    assert "the-configured-secret-123xyz" not in printed

@@ -54,37 +54,35 @@ def _run(
         engine = build_engine(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    judge = settings.judge
-    if not judge.is_heuristic and not engine.judges.calls_llm:
-        click.echo(
-            f"warning: judge {judge.model} has no credentials; every verdict will come from "
-            f"judge.on_failure={judge.on_failure} and count as a judge failure",
-            err=True,
-        )
-    stderr = Console(stderr=True)
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-        disable=not stderr.is_terminal,  # a bar in a log or a pipe is only noise
-    )
-
-    async def run_and_close() -> list[RowResult]:
-        try:  # the engine decides exactly as the service does, verdict cache included
-            return await evaluate(
-                rows, engine.decide, concurrency, lambda _: progress.advance(task)
+    try:
+        judge = settings.judge
+        if not judge.is_heuristic and not engine.judges.calls_llm:
+            click.echo(
+                f"warning: judge {judge.model} has no credentials; every verdict will come from "
+                f"judge.on_failure={judge.on_failure} and count as a judge failure",
+                err=True,
             )
-        finally:
-            await engine.aclose()
+        stderr = Console(stderr=True)
+        progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+            disable=not stderr.is_terminal,  # a bar in a log or a pipe is only noise
+        )
 
-    with progress:
-        task = progress.add_task(f"judging with {engine.judges.name}", total=len(rows))
-        started = time.perf_counter()
-        results = asyncio.run(run_and_close())
-        wall_s = time.perf_counter() - started
+        with progress:
+            task = progress.add_task(f"judging with {engine.judges.name}", total=len(rows))
+            started = time.perf_counter()
+            # The engine decides exactly as the service does, verdict cache included.
+            results = asyncio.run(
+                evaluate(rows, engine.decide, concurrency, lambda _: progress.advance(task))
+            )
+            wall_s = time.perf_counter() - started
+    finally:
+        asyncio.run(engine.aclose())
     return results, wall_s
 
 

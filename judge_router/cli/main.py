@@ -125,14 +125,14 @@ def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool)
         engine = build_engine(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    for line in engine.startup_report():
-        click.echo(f"warning: {line}", err=True)
     request = RoutingRequest(
         [{"role": "user", "content": prompt}], "cli", tier=Tier(tier) if tier else None
     )
 
     async def decide_and_close() -> RouteAnswer:
         try:
+            for line in engine.startup_report():
+                click.echo(f"warning: {line}", err=True)
             return await engine.route(request)
         finally:
             await engine.aclose()

@@ -26,7 +26,10 @@ class OneFlight(Generic[T]):
         """`work()`'s result, and whether it was shared from another request's call."""
         pending = self._inflight.get(key)
         if pending is not None:
-            return await asyncio.shield(pending), True
+            try:
+                return await asyncio.shield(pending), True
+            except LeaderCancelled:
+                raise LeaderCancelled() from None  # one of its own per waiter
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:

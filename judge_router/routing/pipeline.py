@@ -10,6 +10,7 @@ Rules, bounds, budgets and rollout are steps of the same kind, placed in that or
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ class DecisionPipeline:
             settings.ledger.store_prompts,
             settings.cache.memory_entries,
         )
-        self._flights: OneFlight[Judged] = OneFlight()
+        self._flights: OneFlight[tuple[Judged, bool]] = OneFlight()
         self.configured_models = [
             entry.model for entries in settings.tiers.values() for entry in entries
         ]
@@ -134,20 +135,28 @@ class DecisionPipeline:
             draft.verdict = (await self.judges.judge(reading.view)).verdict
             return
 
-        async def judge_and_keep() -> Judged:
+        async def judge_and_keep() -> tuple[Judged, bool]:
+            # A store that yields (a network one) may have gained the verdict since the cache
+            # step looked: the previous flight can have ended in between.
+            found = await self.verdicts.get(reading.key)
+            if found is not None:
+                return Judged(found.verdict, cacheable=True), True
             judged = await self.judges.judge(reading.view)
-            if judged.cacheable:
-                await self.verdicts.put(reading.key, judged.verdict)
-            return judged
+            if judged.cacheable:  # paid for: kept even if this request is cancelled meanwhile
+                await asyncio.shield(self.verdicts.put(reading.key, judged.verdict))
+            return judged, False
 
         while True:
             try:
-                judged, shared = await self._flights.run(reading.key, judge_and_keep)
+                (judged, from_store), shared = await self._flights.run(reading.key, judge_and_keep)
                 break
             except LeaderCancelled:  # the request judging this prompt was cancelled
                 await self.cache(draft)  # its successor may already have stored a verdict
                 if draft.verdict is not None:
                     return
+        if from_store:
+            draft.verdict, draft.cached = judged.verdict, True
+            return
         if not shared:
             draft.verdict = judged.verdict
             return

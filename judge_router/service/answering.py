@@ -47,12 +47,34 @@ class Answer:
     usage: PricedUsage | None
 
 
-@dataclass(slots=True)
 class OpenStream:
-    decision: Decision
-    model: str
-    attempts: list[Attempt]
-    chunks: AsyncIterator[dict[str, Any]]  # raises StreamBroke if the provider breaks off
+    """A stream whose first chunk has arrived. `chunks` raises StreamBroke if the provider breaks
+    off; `aclose()` must be called however the response ends (it records the row and stops the
+    provider's stream, also when the client left before `chunks` was ever started)."""
+
+    def __init__(
+        self,
+        decision: Decision,
+        opened: StreamStarted,
+        relay: Callable[[OpenStream], AsyncIterator[dict[str, Any]]],
+        abandon: Callable[[], Awaitable[None]],
+    ):
+        self.decision = decision
+        self.model = opened.model
+        self.attempts = opened.attempts
+        self.started = False
+        self.chunks = relay(self)
+        self._abandon = abandon
+        self._closed = False
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.started:
+            await self.chunks.aclose()  # type: ignore[attr-defined]  # the relay's finally records
+        else:
+            await self._abandon()
 
 
 class Answering:
@@ -99,12 +121,32 @@ class Answering:
             opened = await self.strategy.stream(decision, params)
         except AllAttemptsFailed as failure:
             raise await self._failed(decision, started, failure, stream=True) from None
-        chunks = self._relay(opened, decision, started, client_wants_usage)
-        return OpenStream(decision, opened.model, opened.attempts, chunks)
+
+        async def abandon() -> None:  # the client left before a byte was sent
+            priced = self.rows.price(decision, opened.model, decision.prompt_tokens, 0, True)
+            served = Served(
+                "incomplete", opened.model, opened.attempts, True, priced, opened.first_chunk_ms
+            )
+            with anyio.CancelScope(shield=True):
+                await self.record(self.rows.row(decision, started, served))
+                await _close(opened)
+
+        return OpenStream(
+            decision,
+            opened,
+            lambda stream: self._relay(stream, opened, decision, started, client_wants_usage),
+            abandon,
+        )
 
     async def _relay(
-        self, opened: StreamStarted, decision: Decision, started: float, client_wants_usage: bool
+        self,
+        stream: OpenStream,
+        opened: StreamStarted,
+        decision: Decision,
+        started: float,
+        client_wants_usage: bool,
     ) -> AsyncIterator[dict[str, Any]]:
+        stream.started = True
         streamed: list[str] = []
         usage: dict[str, Any] | None = None
         status, error = "incomplete", None  # until the provider's stream ends normally
@@ -155,9 +197,14 @@ class Answering:
                 )
             with anyio.CancelScope(shield=True):  # record and stop the provider even if cancelled
                 await self.record(self.rows.row(decision, started, served(status, priced, error)))
-                close = getattr(opened.chunks, "aclose", None)
-                if close is not None:
-                    await close()
+                await _close(opened)
+
+
+async def _close(opened: StreamStarted) -> None:
+    close = getattr(opened.chunks, "aclose", None)
+    if close is not None:
+        await close()
+    await opened.close()
 
 
 def _collect(chunk: dict[str, Any], streamed: list[str]) -> None:

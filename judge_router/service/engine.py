@@ -105,15 +105,16 @@ class Engine:
 
         A stream's row replaces the provisional row written when its first chunk went out.
         """
-        written = await self.ledger.record(row, replace=row.stream)
-        for observe in self.observers:
-            observe(row, written, False)
+        await self._record(row, provisional=False)
 
     async def record_provisional(self, row: LedgerRow) -> None:
         """Put a row on disk that a later `record(row)` completes; observers see it as provisional."""
-        written = await self.ledger.record(row)
+        await self._record(row, provisional=True)
+
+    async def _record(self, row: LedgerRow, provisional: bool) -> None:
+        written = await self.ledger.record(row, replace=row.stream and not provisional)
         for observe in self.observers:
-            observe(row, written, True)
+            observe(row, written, provisional)
 
     def model_names(self) -> list[str]:
         """The `model` values the proxy faces accept."""

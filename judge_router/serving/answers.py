@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pydantic_core
 from fastapi.responses import StreamingResponse
 from starlette.types import Send
 
 from judge_router.service.answering import Answer, OpenStream, StreamBroke
 from judge_router.service.ledger_rows import PricedUsage
+from judge_router.serving.json_response import FastJSONResponse
 from judge_router.types import Decision
 from judge_router.upstream.model_chain import Attempt
 
@@ -55,39 +55,38 @@ def completion_body(answer: Answer) -> dict[str, Any]:
 
 
 def sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + pydantic_core.to_json(payload, inf_nan_mode="null") + b"\n\n"
+    return b"data: " + FastJSONResponse.render_json(payload) + b"\n\n"
 
 
 async def sse_events(stream: OpenStream) -> AsyncIterator[bytes]:
     """The stream as server-sent events; a provider that breaks off is told to the client in-band."""
-    chunks = stream.chunks
     try:
-        async for chunk in chunks:
+        async for chunk in stream.chunks:
             yield sse(chunk)
         yield b"data: [DONE]\n\n"
     except StreamBroke as broke:
         yield sse({"error": {"type": "upstream_error", "message": str(broke)}})
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
 
 
 class ClosingStreamingResponse(StreamingResponse):
-    """Closes its body iterator however the stream ends, so a client disconnect is recorded now."""
+    """Closes the stream however the response ends (a client that left before the first byte
+    included), so its row is recorded and the provider's stream stopped at once."""
+
+    def __init__(self, stream: OpenStream):
+        super().__init__(
+            sse_events(stream),
+            media_type="text/event-stream",
+            headers=headers(stream.decision, stream.model),
+        )
+        self.stream = stream
 
     async def stream_response(self, send: Send) -> None:
         try:
             await super().stream_response(send)
         finally:
-            close = getattr(self.body_iterator, "aclose", None)
-            if close is not None:
-                await close()
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
+            await self.stream.aclose()
 
 
 def streaming_response(stream: OpenStream) -> ClosingStreamingResponse:
-    return ClosingStreamingResponse(
-        sse_events(stream),
-        media_type="text/event-stream",
-        headers=headers(stream.decision, stream.model),
-    )
+    return ClosingStreamingResponse(stream)

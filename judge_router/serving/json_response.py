@@ -15,6 +15,11 @@ from starlette.responses import JSONResponse
 
 class FastJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
+        return self.render_json(content)
+
+    @staticmethod
+    def render_json(content: Any) -> bytes:
+        """JSON bytes for any JSON-like value; never fails on NaN, infinities or lone surrogates."""
         try:
             return pydantic_core.to_json(content, inf_nan_mode="null")
         except pydantic_core.PydanticSerializationError:

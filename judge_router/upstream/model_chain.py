@@ -71,6 +71,8 @@ class StreamStarted:
     chunks: AsyncIterator[dict[str, Any]]
     attempts: list[Attempt]
     first_chunk_ms: float
+    # Stops the provider's stream (its HTTP response), whether or not `chunks` was ever started.
+    close: Callable[[], Awaitable[None]]
 
 
 def dropped_params(model: str, params: dict[str, Any]) -> list[str]:
@@ -197,9 +199,16 @@ class ModelChain:
             chunks=_dumped(iterator),
             attempts=attempts,
             first_chunk_ms=attempts[-1].latency_ms,
+            close=lambda: _close(iterator),
         )
 
 
 async def _dumped(iterator: AsyncIterator[Any]) -> AsyncIterator[dict[str, Any]]:
     async for chunk in iterator:
         yield chunk.model_dump(exclude_none=True)
+
+
+async def _close(iterator: AsyncIterator[Any]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()

@@ -6,6 +6,8 @@ import logging
 import re
 from collections.abc import Iterable
 
+from judge_router.upstream.litellm_runtime import load_litellm
+
 REDACTED = "[redacted]"
 # Provider error messages echo keys in these shapes even when we never configured them.
 _KEY_SHAPES = re.compile(
@@ -50,7 +52,12 @@ _OWN_HANDLERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "uvicorn", "uvico
 
 
 def install_log_redaction(redactor: Redactor) -> None:
-    """Attach the filter to every handler that may print our or litellm's messages."""
+    """Attach the filter to every handler that may print our or litellm's messages.
+
+    litellm adds its handlers when it is loaded, so it is loaded first: a handler added later
+    would print unredacted.
+    """
+    load_litellm()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     log_filter = RedactingFilter(redactor)

@@ -50,10 +50,12 @@ class JudgeChain:
         self.failures = 0
         self._heuristic = HeuristicJudge()
         self.may_cache = any(judge.cacheable for judge in self.judges)
-        # The cache key's judge identity: one judge's name and version, or all of them in order.
+        # The cache key's judge identity (and so the ledger's prompt_hash): the judges' names and
+        # versions in order; a chain that caches nothing keeps the heuristic's fixed identity.
         self.identity = (
-            "+".join(judge.name for judge in self.judges) or name,
-            "+".join(judge.version for judge in self.judges) or "none",
+            ("+".join(judge.name for judge in self.judges), "+".join(j.version for j in self.judges))
+            if self.may_cache
+            else (HeuristicJudge.name, "none")
         )
 
     @property
@@ -103,5 +105,5 @@ def build_judges(config: JudgeConfig, call: StructuredCall, breaker: Breaker) ->
     missing = missing_credentials(config.entry)
     if missing:
         reason = f"no credentials: {', '.join(missing)} not set"
-        return JudgeChain([], config.on_failure, breaker, config.model, reason)
+        return JudgeChain([], config.on_failure, breaker, HeuristicJudge.name, reason)
     return JudgeChain([LLMJudge(config, call)], config.on_failure, breaker, config.model)
