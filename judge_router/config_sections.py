@@ -283,8 +283,9 @@ class RoutingConfig(BaseModel):
     )
     circuit_breaker: CircuitBreakerConfig = Field(
         default_factory=CircuitBreakerConfig,
-        description="a model failing this often in a row is skipped for the cooldown, then tried "
-        "once (half-open); if every model of a request is skipped, they are all tried anyway",
+        description="a model failing this often in a row is skipped for the cooldown; then one "
+        "request tries it (half-open) while the others still skip it; if every model of a request "
+        "is skipped, they are all tried anyway",
     )
     strategy: Literal["direct"] = Field(
         default="direct",

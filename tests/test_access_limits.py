@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +21,7 @@ from judge_router.service.rate_limits import MemoryRateLimiter
 from judge_router.serving.app import create_app
 from judge_router.upstream.breaker import MemoryBreaker
 
-from fakes import fake_upstream, never_answering, verdict_reply
+from fakes import chat_reply, fake_upstream, never_answering, verdict_reply
 
 USER_KEY = "user-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"
@@ -154,6 +156,53 @@ async def test_breaker_opens_after_consecutive_failures_and_half_opens() -> None
     now[0] += 10
     await breaker.success("m")
     assert await breaker.allows("m") and await breaker.open_circuits() == {}
+
+
+async def test_half_open_admits_exactly_one_trial() -> None:
+    now = [0.0]
+    breaker = MemoryBreaker(CircuitBreakerConfig(failures=1, cooldown_s=10), clock=lambda: now[0])
+    await breaker.failure("m")
+    now[0] += 10  # the cooldown is over: half-open
+    assert not await breaker.blocked("m")
+    admitted = [await breaker.allows("m") for _ in range(8)]  # eight requests arrive at once
+    assert admitted == [True] + [False] * 7
+    assert await breaker.blocked("m")  # the others skip it, as while open
+    now[0] += 10  # the trial never reported (cancelled): after a cooldown, another trial
+    assert await breaker.allows("m") and not await breaker.allows("m")
+    await breaker.failure("m")  # that trial failed: open for another cooldown
+    now[0] += 5
+    assert not await breaker.allows("m")
+
+
+async def test_concurrent_requests_send_one_trial_to_a_half_open_model(
+    make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
+) -> None:
+    calls: list[str] = []
+
+    async def slow_then_fine(request: httpx.Request) -> httpx.Response:
+        model = json.loads(request.content)["model"]
+        calls.append(model)
+        await asyncio.sleep(0.05)
+        return chat_reply(model)
+
+    respx_mock.post("http://127.0.0.1:9/upstream/v1/chat/completions").mock(
+        side_effect=slow_then_fine
+    )
+    now = [0.0]
+    breaker = MemoryBreaker(CircuitBreakerConfig(failures=1, cooldown_s=30), clock=lambda: now[0])
+    await breaker.failure("openai/cheap-a")  # open
+    now[0] += 30  # and its cooldown has just passed
+    settings = make_settings(judge={"model": "heuristic"}, routing={"fallback": "next_tier"})
+    engine = build_engine(settings, model_breaker=breaker)
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answers = await asyncio.gather(
+            *(client.post("/complete", json={**ASK, "tier": "low"}) for _ in range(8))
+        )
+    await engine.aclose()
+    assert all(a.status_code == 200 for a in answers)
+    assert calls.count("cheap-a") == 1  # the trial; the other seven skipped it
+    assert calls.count("mid-a") == 7
 
 
 async def test_failing_model_is_skipped_once_its_circuit_opens(

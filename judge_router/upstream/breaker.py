@@ -13,7 +13,13 @@ from judge_router.config import CircuitBreakerConfig
 class Breaker(Protocol):
     """Per-name failure memory. Async so that a shared back end (Redis) can implement it."""
 
-    async def allows(self, name: str) -> bool: ...
+    async def blocked(self, name: str) -> bool:
+        """Whether `name` is skipped now (open, or half-open with its one trial taken); claims nothing."""
+        ...
+
+    async def allows(self, name: str) -> bool:
+        """Whether a call to `name` may go ahead now; in half-open, only one caller gets True."""
+        ...
 
     async def success(self, name: str) -> None: ...
 
@@ -28,11 +34,13 @@ class Breaker(Protocol):
 class _State:
     consecutive_failures: int = 0
     open_until: float = 0.0
+    trial_until: float = 0.0  # half-open: the one trial's lease (another trial after it lapses)
 
 
 class MemoryBreaker:
-    """This process's breaker. Once the cooldown has passed one call is let through (half-open): its
-    success closes the circuit, its failure opens it again for another cooldown."""
+    """This process's breaker. Once the cooldown has passed, exactly one call is let through
+    (half-open): its success closes the circuit, its failure opens it for another cooldown. A
+    trial that never reports (its request was cancelled) lapses after one cooldown."""
 
     def __init__(self, config: CircuitBreakerConfig, clock: Callable[[], float] = time.monotonic):
         self.failures = config.failures
@@ -40,9 +48,25 @@ class MemoryBreaker:
         self._clock = clock
         self._states: dict[str, _State] = {}
 
+    def _open(self, state: _State | None) -> bool:
+        return state is not None and state.consecutive_failures >= self.failures
+
+    async def blocked(self, name: str) -> bool:
+        state = self._states.get(name)
+        now = self._clock()
+        if state is None or not self._open(state):
+            return False
+        return state.open_until > now or state.trial_until > now
+
     async def allows(self, name: str) -> bool:
         state = self._states.get(name)
-        return state is None or state.open_until <= self._clock()
+        now = self._clock()
+        if state is None or not self._open(state):
+            return True
+        if state.open_until > now or state.trial_until > now:
+            return False
+        state.trial_until = now + self.cooldown_s  # this caller is the half-open trial
+        return True
 
     async def success(self, name: str) -> None:
         self._states.pop(name, None)
@@ -50,6 +74,7 @@ class MemoryBreaker:
     async def failure(self, name: str) -> None:
         state = self._states.setdefault(name, _State())
         state.consecutive_failures += 1
+        state.trial_until = 0.0
         if state.consecutive_failures >= self.failures:
             state.open_until = self._clock() + self.cooldown_s
 

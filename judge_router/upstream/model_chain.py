@@ -93,12 +93,12 @@ class ModelChain:
         self._kwargs_by_model: dict[str, dict[str, Any]] = {}
         self._litellm = load_litellm()
 
-    async def _usable(self, chain: list[str]) -> list[tuple[str, bool]]:
-        """(model, skip?) for the chain; when every circuit is open, try them all anyway."""
-        allowed = [await self.breaker.allows(model) for model in chain]
-        if not any(allowed):
-            return [(model, False) for model in chain]
-        return [(model, not ok) for model, ok in zip(chain, allowed, strict=True)]
+    async def _any_usable(self, chain: list[str]) -> bool:
+        """Whether some model of the chain is not skipped; if none is, all are tried anyway."""
+        for model in chain:
+            if not await self.breaker.blocked(model):
+                return True
+        return False
 
     async def _skipped(self, model: str) -> Attempt:
         wait = (await self.breaker.open_circuits()).get(model, 0.0)
@@ -138,8 +138,11 @@ class ModelChain:
     ) -> tuple[str, T, list[Attempt]]:
         """Run `call(model)` down the chain until one succeeds; AllAttemptsFailed if none does."""
         attempts: list[Attempt] = []
-        for model, skip in await self._usable(chain):
-            if skip:
+        respect_breakers = await self._any_usable(chain)
+        for model in chain:
+            # Asked only when the model's turn comes: a half-open model's one trial is claimed
+            # by the request that really calls it.
+            if respect_breakers and not await self.breaker.allows(model):
                 attempts.append(await self._skipped(model))
                 continue
             attempt = Attempt(model=model, dropped_params=dropped_params(model, params) or None)
