@@ -242,6 +242,11 @@ class ServerConfig(BaseModel):
         "with `Retry-After`",
         json_schema_extra={"shown_default": "off"},
     )
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins allowed to call the service from a browser (CORS), e.g. "
+        "`[https://app.example.com]`; none: no CORS headers are sent",
+    )
     request_timeout_s: float = Field(
         default=300.0,
         gt=0,

@@ -235,3 +235,55 @@ async def test_failing_judge_is_skipped_once_its_circuit_opens(
     assert judge_route.call_count == 2
     assert [row["source"] for row in rows] == ["heuristic"] * 4
     assert rows[-1]["judge_error"].startswith("circuit_open")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
+)
+async def test_a_body_that_is_not_declared_json_gets_415(
+    client: httpx.AsyncClient, judge_route: respx.Route, content_type: str | None
+) -> None:
+    """A web page can POST text/plain or a form to a loopback service without a preflight."""
+    headers = {"content-type": content_type} if content_type else {}
+    body = b'{"messages": [{"role": "user", "content": "spend my credits"}]}'
+    for path in ("/route", "/complete", "/v1/chat/completions"):
+        response = await client.post(path, content=body, headers=headers)
+        assert response.status_code == 415, (path, response.text)
+        error = response.json()["error"]
+        assert error["type"] == "unsupported_media_type"
+        assert "application/json" in error["message"]
+    assert judge_route.call_count == 0
+
+
+async def test_json_with_a_charset_or_a_json_suffix_is_accepted(client: httpx.AsyncClient) -> None:
+    body = b'{"prompt": "hi", "tier": "low"}'
+    for content_type in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        response = await client.post("/route", content=body, headers={"content-type": content_type})
+        assert response.status_code == 200, content_type
+
+
+async def test_no_cors_headers_unless_configured(
+    make_settings: Callable[..., Settings],
+) -> None:
+    origin = {"origin": "https://app.example.com"}
+    preflight = {**origin, "access-control-request-method": "POST"}
+    plain = make_settings(judge={"model": "heuristic"})
+    async with app_client(plain) as (client, _):
+        answer = await client.post("/route", json={"prompt": "hi"}, headers=origin)
+        options = await client.options("/route", headers=preflight)
+    assert answer.status_code == 200
+    assert not any(name.startswith("access-control-") for name in answer.headers)
+    assert not any(name.startswith("access-control-") for name in options.headers)
+    allowed = make_settings(
+        judge={"model": "heuristic"}, server={"cors_allow_origins": ["https://app.example.com"]}
+    )
+    async with app_client(allowed) as (client, _):
+        options = await client.options("/route", headers=preflight)
+        answer = await client.post("/route", json={"prompt": "hi"}, headers=origin)
+        other = await client.post(
+            "/route", json={"prompt": "hi"}, headers={"origin": "https://evil.example"}
+        )
+    assert options.status_code == 200
+    assert options.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert answer.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "access-control-allow-origin" not in other.headers

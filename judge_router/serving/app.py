@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,7 +38,7 @@ from judge_router.serving.openapi import (
     without_422,
 )
 from judge_router.serving.prometheus import Telemetry
-from judge_router.serving.request_body import documented, parse
+from judge_router.serving.request_body import documented, read
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     async def route(request: Request) -> JSONResponse:
         """Decide the tier and model for a prompt, without calling the model."""
-        body = parse(await request.body(), RouteRequest)
+        body = await read(request, RouteRequest)
         messages = body.message_dicts()
         check_message_count(len(messages))
         wanted = RoutingRequest(messages, "route", None, body.tier, body.metadata, caller(request))
@@ -130,7 +131,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return JSONResponse(answer.model_dump(mode="json"))
 
     async def proxied(request: Request, endpoint: str) -> Response:
-        body = parse(await request.body(), ChatCompletionRequest)
+        body = await read(request, ChatCompletionRequest)
         messages = body.message_dicts()
         check_message_count(len(messages))
         params = body.provider_params(messages)
@@ -191,6 +192,18 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(HotPaths, endpoints=hot, error_handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimit, limit=settings.server.max_body_bytes)
     app.add_middleware(AccessControl, server=settings.server, limiter=built.rate_limiter)
+    if limits.cors_allow_origins:  # outermost: a browser's preflight is answered before auth
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=limits.cors_allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+            expose_headers=[
+                "x-judge-router-request-id",
+                "x-judge-router-tier",
+                "x-judge-router-model",
+            ],
+        )
     return app
 
 

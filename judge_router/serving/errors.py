@@ -29,6 +29,7 @@ ERROR_TYPES = {
     404: "not_found_error",
     405: "method_not_allowed",
     413: "request_too_large",
+    415: "unsupported_media_type",
     429: "rate_limit_error",
     500: "internal_error",
     502: "upstream_error",

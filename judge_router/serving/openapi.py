@@ -19,8 +19,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 # Errors any endpoint can answer (access control and the body limit run before routing).
 COMMON_ERRORS = (401, 403, 404, 405, 413, 429, 500)
-ROUTE_ERRORS = errors(*COMMON_ERRORS, 400, 504)
-PROXY_ERRORS = errors(*COMMON_ERRORS, 400, 502, 504)
+ROUTE_ERRORS = errors(*COMMON_ERRORS, 400, 415, 504)
+PROXY_ERRORS = errors(*COMMON_ERRORS, 400, 415, 502, 504)
 READ_ERRORS = errors(*COMMON_ERRORS)
 COMPLETION_CONTENT: dict[int | str, dict[str, Any]] = {
     200: {

@@ -53,7 +53,10 @@ class JudgeChain:
         # The cache key's judge identity (and so the ledger's prompt_hash): the judges' names and
         # versions in order; a chain that caches nothing keeps the heuristic's fixed identity.
         self.identity = (
-            ("+".join(judge.name for judge in self.judges), "+".join(j.version for j in self.judges))
+            (
+                "+".join(judge.name for judge in self.judges),
+                "+".join(j.version for j in self.judges),
+            )
             if self.may_cache
             else (HeuristicJudge.name, "none")
         )
