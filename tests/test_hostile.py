@@ -180,3 +180,56 @@ def test_answers_echoing_a_lone_surrogate_are_still_json() -> None:
     body = FastJSONResponse({"error": {"message": "bad key '\ud800'", "n": 1.5}}).body
     assert json.loads(body) == {"error": {"message": "bad key '\ud800'", "n": 1.5}}
     assert FastJSONResponse({"x": float("inf")}).body == b'{"x":null}'
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            b'{"model": "auto", "messages": [{"role": "user", "content": "hi \\ud800 there"}]}',
+            "messages[0].content",
+        ),
+        (
+            b'{"model": "auto", "temperature": 1e400, "messages": '
+            b'[{"role": "user", "content": "hi"}]}',
+            "temperature",
+        ),
+        (
+            b'{"model": "auto", "messages": [{"role": "user", "content": [{"type": "text", '
+            b'"text": "hi", "extra": ' + _nested(150).encode() + b"}]}]}",
+            "messages[0].content[0].extra",
+        ),
+    ],
+    ids=["lone-surrogate", "infinite-temperature", "deep-nesting"],
+)
+async def test_input_no_provider_could_take_is_a_400_and_opens_no_breaker(
+    make_settings: Callable[..., Settings],
+    respx_mock: respx.MockRouter,
+    body: bytes,
+    field: str,
+) -> None:
+    upstream = fake_upstream(respx_mock, {})
+    settings = make_settings(judge={"model": "heuristic"})
+    engine = build_engine(settings)
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answers = [
+            await client.post("/v1/chat/completions", content=body, headers=JSON) for _ in range(4)
+        ]
+        health = (await client.get("/healthz")).json()
+        fine = await client.post(
+            "/complete", json={"messages": [{"role": "user", "content": "hi"}]}
+        )
+    rows = await engine.ledger.rows()
+    await engine.aclose()
+    assert [a.status_code for a in answers] == [400] * 4
+    error = answers[0].json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"].startswith(field)
+    assert answers[0].headers["x-judge-router-request-id"] == rows[0]["request_id"]
+    assert rows[0]["status"] == "error"
+    assert health["open_circuits"]["models"] == {}  # no healthy model was blamed
+    assert fine.status_code == 200 and upstream.call_count == 1  # the bad ones never left

@@ -20,18 +20,21 @@ from judge_router.service.direct import AnswerStrategy
 from judge_router.service.ledger_rows import PricedUsage, RowBuilder, Served
 from judge_router.types import Decision
 from judge_router.upstream.model_chain import AllAttemptsFailed, Attempt, StreamStarted
+from judge_router.upstream.sendable import UnsendableRequest
 
 Record = Callable[[LedgerRow], Awaitable[None]]
 
 
 class AnswerFailed(Exception):
-    """No model answered. `refused`: every provider rejected the request itself (a client error)."""
+    """No model answered. `refused`: the request itself was at fault (a client error): every
+    provider rejected it, or it could not be sent at all. Its ledger row is `request_id`."""
 
-    def __init__(self, refused: bool, message: str, attempts: list[Attempt]):
+    def __init__(self, refused: bool, message: str, attempts: list[Attempt], request_id: str):
         super().__init__(message)
         self.refused = refused
         self.message = message
         self.attempts = attempts
+        self.request_id = request_id
 
 
 class StreamBroke(Exception):
@@ -91,22 +94,29 @@ class Answering:
         self.record_provisional = record_provisional
 
     async def _failed(
-        self, decision: Decision, started: float, failure: AllAttemptsFailed, stream: bool
+        self,
+        decision: Decision,
+        started: float,
+        failure: AllAttemptsFailed | UnsendableRequest,
+        stream: bool,
     ) -> AnswerFailed:
-        listed = "; ".join(f"{a.model}: {a.error}" for a in failure.attempts)
-        served = Served("error", decision.model, failure.attempts, stream, error=listed)
+        if isinstance(failure, UnsendableRequest):  # refused before any model was tried
+            attempts, listed = [], str(failure)
+            refused, message = True, listed
+        else:
+            attempts = failure.attempts
+            listed = "; ".join(f"{a.model}: {a.error}" for a in attempts)
+            refused = failure.all_bad_requests
+            message = f"every model {'refused the request' if refused else 'failed'}: {listed}"
+        served = Served("error", decision.model, attempts, stream, error=listed)
         await self.record(self.rows.row(decision, started, served))
-        if failure.all_bad_requests:
-            return AnswerFailed(
-                True, f"every model refused the request: {listed}", failure.attempts
-            )
-        return AnswerFailed(False, f"every model failed: {listed}", failure.attempts)
+        return AnswerFailed(refused, message, attempts, decision.request_id)
 
     async def complete(self, decision: Decision, params: dict[str, Any]) -> Answer:
         started = time.perf_counter()
         try:
             done = await self.strategy.complete(decision, params)
-        except AllAttemptsFailed as failure:
+        except (AllAttemptsFailed, UnsendableRequest) as failure:
             raise await self._failed(decision, started, failure, stream=False) from None
         usage = self.rows.price(decision, done.model, done.prompt_tokens, done.completion_tokens)
         served = Served("ok", done.model, done.attempts, False, usage, done.latency_ms)
@@ -119,7 +129,7 @@ class Answering:
         client_wants_usage = bool((params.get("stream_options") or {}).get("include_usage"))
         try:
             opened = await self.strategy.stream(decision, params)
-        except AllAttemptsFailed as failure:
+        except (AllAttemptsFailed, UnsendableRequest) as failure:
             raise await self._failed(decision, started, failure, stream=True) from None
 
         async def abandon() -> None:  # the client left before a byte was sent

@@ -109,7 +109,8 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(AnswerFailed)
     async def _no_answer(request: Request, exc: AnswerFailed) -> JSONResponse:
         status = 400 if exc.refused else 502
-        return error_response(status, exc.message, attempts=exc.attempts)
+        headers = {"x-judge-router-request-id": exc.request_id}  # its ledger row
+        return error_response(status, exc.message, headers=headers, attempts=exc.attempts)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

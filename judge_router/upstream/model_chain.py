@@ -16,6 +16,7 @@ from judge_router.upstream.litellm_runtime import (
     supported_params,
 )
 from judge_router.upstream.redact import Redactor
+from judge_router.upstream.sendable import check_sendable
 
 T = TypeVar("T")
 
@@ -136,7 +137,11 @@ class ModelChain:
     async def _first_success(
         self, chain: list[str], params: dict[str, Any], call: Callable[[str], Awaitable[T]]
     ) -> tuple[str, T, list[Attempt]]:
-        """Run `call(model)` down the chain until one succeeds; AllAttemptsFailed if none does."""
+        """Run `call(model)` down the chain until one succeeds; AllAttemptsFailed if none does.
+
+        Raises UnsendableRequest, before any model is tried, for a request no provider could take.
+        """
+        check_sendable(params)
         attempts: list[Attempt] = []
         respect_breakers = await self._any_usable(chain)
         for model in chain:
