@@ -63,7 +63,7 @@ async def test_a_stream_that_breaks_midway_says_so_in_band_and_in_the_ledger(
     assert row["usage_estimated"] == 1 and row["completion_tokens"] > 0  # what was streamed, priced
 
 
-async def test_a_stream_that_never_starts_hits_the_deadline(
+async def test_a_request_past_its_deadline_gets_504_and_a_row(
     make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
 ) -> None:
     never_answering(respx_mock)
@@ -72,10 +72,16 @@ async def test_a_stream_that_never_starts_hits_the_deadline(
     transport = httpx.ASGITransport(app=create_app(settings, engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.post("/complete", json={**ASK, "stream": True})
+        plain = await client.post("/complete", json=ASK)
+    rows = {row["request_id"]: row for row in await engine.ledger.rows()}
     await engine.aclose()
-    assert response.status_code == 504
-    assert response.headers["content-type"] == "application/json"
-    assert response.json()["error"]["type"] == "timeout"
+    for answer, stream in ((response, 1), (plain, 0)):
+        assert answer.status_code == 504
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.json()["error"]["type"] == "timeout"
+        row = rows[answer.headers["x-judge-router-request-id"]]  # every decision has its row
+        assert (row["status"], row["stream"], row["usage_estimated"]) == ("timeout", stream, 1)
+        assert row["cost_usd"] > 0 and "server.request_timeout_s" in row["error"]
 
 
 async def test_a_judge_reply_without_a_message_is_a_judge_failure(

@@ -112,6 +112,20 @@ class Answering:
         await self.record(self.rows.row(decision, started, served))
         return AnswerFailed(refused, message, attempts, decision.request_id)
 
+    async def timed_out(
+        self, decision: Decision, started: float, stream: bool, limit_s: float
+    ) -> None:
+        """Record the row of a request whose deadline passed before its answer (or first chunk).
+
+        The provider may have billed the prompt: it is priced alone and marked estimated, as for
+        a server that died mid-stream; the judge's cost is known and kept.
+        """
+        priced = self.rows.price(decision, decision.model, decision.prompt_tokens, 0, True)
+        why = f"no answer within server.request_timeout_s ({limit_s} s)"
+        served = Served("timeout", decision.model, [], stream, priced, error=why)
+        with anyio.CancelScope(shield=True):
+            await self.record(self.rows.row(decision, started, served))
+
     async def complete(self, decision: Decision, params: dict[str, Any]) -> Answer:
         started = time.perf_counter()
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from judge_router.serving.access import AccessControl
 from judge_router.serving.answers import completion_body, headers, streaming_response
 from judge_router.serving.bodies import ChatCompletionRequest, RouteRequest
 from judge_router.serving.body_limit import BodySizeLimit
-from judge_router.serving.errors import install_error_handlers
+from judge_router.serving.errors import DeadlinePassed, install_error_handlers
 from judge_router.serving.health import health
 from judge_router.serving.hot_paths import HotPaths
 from judge_router.serving.json_response import FastJSONResponse as JSONResponse
@@ -39,6 +40,7 @@ from judge_router.serving.openapi import (
 )
 from judge_router.serving.prometheus import Telemetry
 from judge_router.serving.request_body import documented, read
+from judge_router.types import Decision
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +140,20 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         wanted = RoutingRequest(
             messages, endpoint, body.model, body.tier, body.metadata, caller(request)
         )
-        async with asyncio.timeout(limits.request_timeout_s):
-            decision = await built.decide(wanted)
-            if body.stream:  # the deadline covers the stream until its first chunk
-                return streaming_response(await built.answering.stream(decision, params))
-            answer = await built.answering.complete(decision, params)
+        started = time.perf_counter()
+        decision: Decision | None = None
+        try:
+            async with asyncio.timeout(limits.request_timeout_s):
+                decision = await built.decide(wanted)
+                if body.stream:  # the deadline covers the stream until its first chunk
+                    return streaming_response(await built.answering.stream(decision, params))
+                answer = await built.answering.complete(decision, params)
+        except TimeoutError:
+            if decision is None:  # still deciding: no decision, so no row (the judge has its own
+                raise  # judge.timeout_s, normally far shorter)
+            limit = limits.request_timeout_s
+            await built.answering.timed_out(decision, started, body.stream, limit)
+            raise DeadlinePassed(decision.request_id) from None
         return JSONResponse(completion_body(answer), headers=headers(decision, answer.model))
 
     completion_responses = {**COMPLETION_CONTENT, **PROXY_ERRORS}

@@ -50,6 +50,14 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class DeadlinePassed(TimeoutError):
+    """server.request_timeout_s passed after the request was decided; its row is `request_id`."""
+
+    def __init__(self, request_id: str):
+        super().__init__(request_id)
+        self.request_id = request_id
+
+
 def error_response(
     status: int,
     message: str,
@@ -119,7 +127,12 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(TimeoutError)
     async def _too_slow(request: Request, exc: TimeoutError) -> JSONResponse:
         message = f"request took longer than server.request_timeout_s ({timeout_s} s)"
-        return error_response(504, message, "timeout")
+        row = (
+            {"x-judge-router-request-id": exc.request_id}
+            if isinstance(exc, DeadlinePassed)
+            else None
+        )
+        return error_response(504, message, "timeout", headers=row)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
