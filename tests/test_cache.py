@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -339,3 +340,45 @@ async def test_one_flight_shares_a_result_and_passes_errors_on() -> None:
     failing = [asyncio.create_task(flight.run("e", broken)) for _ in range(2)]
     results = await asyncio.gather(*failing, return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
+
+
+async def test_a_fixed_cache_directory_is_used_again_without_a_restart(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    (directory / "cache.db").write_bytes(b"this is not an sqlite database" * 100)
+    now = [0.0]
+    store = DiskVerdictStore(directory, ttl_s=60, monotonic=lambda: now[0])
+    judge = FakeJudge()
+    engine = build_engine(make_settings(), judges=[judge], verdicts=store)
+    assert not (await store.health()).writable
+    shutil.rmtree(directory)  # the operator deletes the corrupt cache
+    await engine.route(ask(PROMPT))  # within the backoff: not retried yet, judged
+    now[0] += 1.0  # the backoff has passed
+    await engine.route(ask(PROMPT))  # opens the cache again, and stores this verdict
+    again = await engine.route(ask(PROMPT))
+    health = await store.health()
+    await engine.aclose()
+    assert again.source is Source.CACHE and len(judge.seen) == 2
+    assert health.writable and (directory / "cache.db").exists()
+
+
+async def test_a_cache_directory_deleted_while_open_is_noticed_and_recreated(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    directory = tmp_path / "cache"
+    now = [0.0]
+    store = DiskVerdictStore(directory, ttl_s=60, monotonic=lambda: now[0])
+    judge = FakeJudge()
+    engine = build_engine(make_settings(), judges=[judge], verdicts=store)
+    await engine.route(ask(PROMPT))
+    shutil.rmtree(directory)  # writes would now go to an unlinked file
+    other = [{"role": "user", "content": "Another question entirely."}]
+    await engine.route(ask(other))  # noticed on this write: not stored, reopened after backoff
+    now[0] += 1.0
+    await engine.route(ask(other))
+    repeat = await engine.route(ask(other))
+    await engine.aclose()
+    assert store.errors == 1 and (directory / "cache.db").exists()
+    assert repeat.source is Source.CACHE

@@ -69,30 +69,69 @@ def storable(verdict: Verdict, expires_at: float) -> dict[str, Any]:
 
 
 class DiskVerdictStore:
-    """diskcache under `directory` (multi-process safe, so workers share it); exact TTL."""
+    """diskcache under `directory` (multi-process safe, so workers share it); exact TTL.
 
-    def __init__(self, directory: Path, ttl_s: int, clock: Callable[[], float] = time.time):
+    A failure closes the cache, and it is opened again on first use after a backoff (1 s,
+    doubling to 60 s): an operator who fixes the directory's permissions or deletes a corrupt
+    cache needs no restart. A directory deleted while open would take writes into an unlinked
+    file, so each write and health probe first checks that the database file is still there.
+    """
+
+    BACKOFF_S = (1.0, 60.0)
+
+    def __init__(
+        self,
+        directory: Path,
+        ttl_s: int,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.directory = directory
         self.ttl_s = ttl_s
         self._clock = clock
+        self._monotonic = monotonic
         self.errors = 0
         self.last_error: str | None = None
         self._disk: diskcache.Cache | None = None
-        try:
-            self._disk = diskcache.Cache(str(directory))
-        except Exception as exc:  # unwritable or corrupt directory: judge every request
-            self._fail("open", exc)
+        self._retry_at = 0.0
+        self._backoff_s = self.BACKOFF_S[0]
+        self._usable()
 
     def _fail(self, action: str, exc: Exception) -> None:
         self.errors += 1
         self.last_error = f"{action}: {type(exc).__name__}: {exc}"
-        log.warning("verdict cache %s failed at %s: %s", action, self.directory, exc)
+        log.warning(
+            "verdict cache %s failed at %s: %s; retried in %.0f s",
+            action, self.directory, exc, self._backoff_s,
+        )  # fmt: skip
+        if self._disk is not None:
+            try:
+                self._disk.close()
+            except Exception:  # closing a broken cache may fail too; it is dropped either way
+                pass
+            self._disk = None
+        self._retry_at = self._monotonic() + self._backoff_s
+        self._backoff_s = min(self._backoff_s * 2, self.BACKOFF_S[1])
+
+    def _usable(self, check_file: bool = False) -> diskcache.Cache | None:
+        """The open cache, opening it again if its backoff has passed; None while it is broken."""
+        if self._disk is not None and check_file and not (self.directory / "cache.db").exists():
+            self._fail("check", FileNotFoundError(f"{self.directory / 'cache.db'} was removed"))
+        if self._disk is None and self._monotonic() >= self._retry_at:
+            try:
+                self._disk = diskcache.Cache(str(self.directory))
+            except Exception as exc:  # unwritable or corrupt directory: judge every request
+                self._fail("open", exc)
+            else:
+                self._backoff_s = self.BACKOFF_S[0]
+        return self._disk
 
     async def get(self, key: str) -> StoredVerdict | None:
-        if self._disk is None:
+        disk = self._usable()
+        if disk is None:
             return None
         try:
-            value = self._disk.get(key)
+            value = disk.get(key)
         except Exception as exc:
             self._fail("read", exc)
             return None
@@ -105,11 +144,12 @@ class DiskVerdictStore:
             return None  # an entry we cannot read is a miss, not an error
 
     async def put(self, key: str, verdict: Verdict) -> StoredVerdict | None:
-        if self._disk is None:
+        disk = self._usable(check_file=True)
+        if disk is None:
             return None
         value = storable(verdict, self._clock() + self.ttl_s)
         try:
-            self._disk.set(key, value, expire=self.ttl_s)
+            disk.set(key, value, expire=self.ttl_s)
         except Exception as exc:
             self._fail("write", exc)
             return None
@@ -118,10 +158,11 @@ class DiskVerdictStore:
     async def health(self) -> StoreHealth:
         """Whether a probe value can be written and read back now (for /healthz)."""
         writable = False
-        if self._disk is not None:
+        disk = self._usable(check_file=True)
+        if disk is not None:
             try:
-                self._disk.set("jr-health-probe", 1, expire=60)
-                writable = self._disk.get("jr-health-probe") == 1
+                disk.set("jr-health-probe", 1, expire=60)
+                writable = disk.get("jr-health-probe") == 1
             except Exception as exc:
                 self._fail("probe", exc)
         return StoreHealth(True, writable, self.errors, self.last_error)
