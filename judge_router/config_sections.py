@@ -175,14 +175,20 @@ class LedgerConfig(BaseModel):
         default=False,
         description="store each request's conversation text in the ledger (off: only its hash)",
     )
+    recovery_path: Path | None = Field(
+        default=None,
+        description="where rows the ledger still cannot write at shutdown are saved, to be "
+        "written at the next start; put it on another disk than the ledger",
+        json_schema_extra={"shown_default": "`<ledger.path>.pending.jsonl`"},
+    )
     max_pending_rows: int = Field(
         default=10_000, ge=0, description="rows kept in memory while the ledger cannot be written"
     )
 
-    @field_validator("path")
+    @field_validator("path", "recovery_path")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
 
 
 class ApiKey(BaseModel):

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from judge_router.accounting.ledger import SqliteLedger
+from judge_router.accounting.sqlite_ledger import SqliteLedger
 from judge_router.cli.main import main
 
 from fakes import settings_data

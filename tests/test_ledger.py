@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
-from judge_router.accounting.ledger import SqliteLedger
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.migrations import connect, migrate
+from judge_router.accounting.sqlite_ledger import SqliteLedger
 from judge_router.config import Settings
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
+
+FAST_RETRY = (0.01, 0.01)  # the writer's backoff, shortened so a fixed disk is noticed at once
 
 
 def row(request_id: str) -> LedgerRow:
@@ -29,7 +36,7 @@ async def test_rows_wait_in_memory_while_the_ledger_is_unwritable_then_flush(
 ) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("a file where the ledger's directory should be")
-    ledger = SqliteLedger(blocker / "ledger.sqlite")
+    ledger = SqliteLedger(blocker / "ledger.sqlite", backoff_s=FAST_RETRY)
     assert not await ledger.record(row("a")) and not await ledger.record(row("b"))
     assert ledger.pending == 2 and ledger.write_errors >= 2 and not (await ledger.health()).writable
     blocker.unlink()  # the operator fixes the disk
@@ -42,10 +49,12 @@ async def test_rows_wait_in_memory_while_the_ledger_is_unwritable_then_flush(
 async def test_memory_bound_counts_what_is_dropped(tmp_path: Path) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("x")
-    ledger = SqliteLedger(blocker / "ledger.sqlite", max_pending=3)
+    ledger = SqliteLedger(blocker / "ledger.sqlite", max_pending=3, backoff_s=FAST_RETRY)
     for index in range(5):
         await ledger.record(row(str(index)))
     assert ledger.pending == 3 and ledger.dropped == 2
+    await ledger.close()  # still unwritable, and so is the recovery file beside it: counted
+    assert ledger.dropped == 5
 
 
 async def test_unwritable_ledger_never_fails_a_request(
@@ -96,7 +105,7 @@ async def test_a_final_row_replaces_its_provisional_row_also_after_a_failure(
 
     blocker = tmp_path / "data"
     blocker.write_text("a file where the ledger's directory should be")
-    waiting = SqliteLedger(blocker / "ledger.sqlite")
+    waiting = SqliteLedger(blocker / "ledger.sqlite", backoff_s=FAST_RETRY)
     assert not await waiting.record(provisional) and not await waiting.record(final, replace=True)
     blocker.unlink()
     assert await waiting.record(row("t"))  # the waiting rows go in, in order: the final one wins
@@ -105,3 +114,85 @@ async def test_a_final_row_replaces_its_provisional_row_also_after_a_failure(
         ("t", "routed"),
     ]
     await waiting.close()
+
+
+async def wait_until_written(ledger: SqliteLedger, seconds: float = 30.0) -> None:
+    """Wait (bounded) for the writer to empty its queue."""
+    async with asyncio.timeout(seconds):
+        while ledger.pending:
+            await asyncio.sleep(0.01)
+
+
+async def test_rows_unwritable_at_shutdown_are_saved_and_written_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the ledger's directory should be")
+    saved = tmp_path / "recovery" / "ledger.pending.jsonl"
+    ledger = SqliteLedger(blocker / "ledger.sqlite", backoff_s=FAST_RETRY, recovery_path=saved)
+    for name in ("a", "b", "c"):
+        assert not await ledger.record(row(name))
+    await ledger.close()
+    assert ledger.dropped == 0 and len(saved.read_text().splitlines()) == 3  # nothing lost
+    blocker.unlink()  # the disk is fixed; the service starts again
+    again = SqliteLedger(blocker / "ledger.sqlite", backoff_s=FAST_RETRY, recovery_path=saved)
+    await wait_until_written(again)
+    assert [r["request_id"] for r in await again.rows()] == ["a", "b", "c"]
+    assert not saved.exists()
+    await again.close()
+
+
+async def test_the_backlog_is_retried_by_the_writer_not_by_every_request(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("x")
+    ledger = SqliteLedger(blocker / "ledger.sqlite", commit_wait_s=0.01, backoff_s=(1.0, 1.0))
+    for index in range(50):
+        await ledger.record(row(str(index)))
+    # 50 requests in well under the 1 s backoff: the first failure, then no retry at all.
+    assert ledger.pending == 50 and ledger.write_errors <= 2
+    assert not (await ledger.health()).writable
+    await ledger.close()
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+"""
+
+
+@pytest.mark.slow
+async def test_a_held_ledger_lock_freezes_nothing(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings(judge={"model": "heuristic"})
+    engine = build_engine(settings)
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(settings.ledger.path), "15"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        slowest = 0.0
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for index in range(10):
+                started = time.perf_counter()
+                routed = await client.post("/route", json={"prompt": f"question {index}"})
+                health = await client.get("/healthz")
+                slowest = max(slowest, time.perf_counter() - started)
+                assert routed.status_code == 200 and health.status_code == 200
+            waiting = health.json()["ledger"]["pending_rows"]
+        assert slowest < 1.0  # /route and /healthz answered while another process held the lock
+        assert waiting == 10 and holder.poll() is None  # rows queued while the lock was held
+    finally:
+        holder.wait(timeout=30)
+    ledger = engine.ledger
+    assert isinstance(ledger, SqliteLedger)
+    await wait_until_written(ledger)  # once released, the writer commits every waiting row
+    assert len(await ledger.rows()) == 10 and ledger.dropped == 0
+    await engine.aclose()

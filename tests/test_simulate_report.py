@@ -10,9 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from judge_router.accounting.ledger import SqliteLedger
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.simulator import Mix, load_mix, simulate
+from judge_router.accounting.sqlite_ledger import SqliteLedger
 from judge_router.cli.main import main
 from judge_router.config import ConfigError
 

@@ -151,8 +151,8 @@ def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON.")
 def report(config_path: str | None, since: str | None, as_json: bool) -> None:
     """Spend and savings from the ledger: totals, and by tier, model and day."""
-    from judge_router.accounting.ledger import SqliteLedger
     from judge_router.accounting.reports import print_summary
+    from judge_router.accounting.sqlite_ledger import SqliteLedger
     from judge_router.serving.app import parse_since
 
     settings = _settings(config_path)

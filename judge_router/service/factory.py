@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from judge_router.accounting.ledger import Ledger, SqliteLedger
+from judge_router.accounting.ledger import Ledger
+from judge_router.accounting.sqlite_ledger import SqliteLedger
 from judge_router.config import CircuitBreakerConfig, Settings
 from judge_router.routing.judges.base import Judge
 from judge_router.routing.judges.chain import JudgeChain, build_judges
@@ -29,7 +30,9 @@ VERDICT_STORES: dict[str, Callable[[Settings], VerdictStore]] = {
     "disk": lambda s: DiskVerdictStore(s.cache.dir, s.cache.ttl_s),
 }
 LEDGERS: dict[str, Callable[[Settings], Ledger]] = {
-    "sqlite": lambda s: SqliteLedger(s.ledger.path, s.ledger.max_pending_rows),
+    "sqlite": lambda s: SqliteLedger(
+        s.ledger.path, s.ledger.max_pending_rows, recovery_path=s.ledger.recovery_path
+    ),
 }
 BREAKERS: dict[str, Callable[[CircuitBreakerConfig], Breaker]] = {
     "memory": MemoryBreaker,

@@ -1,0 +1,287 @@
+"""The SQLite ledger: a writer thread commits rows in batches, so no lock can stall the event loop.
+
+`record` hands the row to the writer and waits for its commit up to `commit_wait_s`. So an answered
+request has its row committed before the answer, or, when the database is locked or unwritable,
+queued in memory and counted in `pending_rows` (never more than `max_pending` rows: beyond that the
+oldest are dropped and counted). The writer retries a failed batch with backoff, never the request
+path. At shutdown, rows it still cannot write are appended to the recovery file and replayed at the
+next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from judge_router.accounting import recovery
+from judge_router.accounting.ledger import LedgerHealth
+from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.accounting.migrations import connect, migrate
+from judge_router.accounting.stats import summarise
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 500
+STUCK_AFTER_S = 1.0  # rows waiting longer than this make /healthz say degraded
+
+
+@dataclass(slots=True)
+class _Waiting:
+    row: LedgerRow
+    replace: bool
+    queued_at: float
+    done: asyncio.Future[bool] | None = None
+    loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+
+    def tell(self, written: bool) -> None:
+        """Wake the request waiting for this row (if it still waits)."""
+        if self.done is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(_settle, self.done, written)
+            self.done = None
+
+
+def _settle(future: asyncio.Future[bool], written: bool) -> None:
+    if not future.done():
+        future.set_result(written)
+
+
+class SqliteLedger:
+    def __init__(
+        self,
+        path: Path,
+        max_pending: int = 10_000,
+        commit_wait_s: float = 0.25,
+        backoff_s: tuple[float, float] = (0.1, 5.0),
+        recovery_path: Path | None = None,
+    ):
+        self.path = path
+        self.recovery_path = recovery_path or path.with_name(path.name + ".pending.jsonl")
+        self.write_errors = 0
+        self.dropped = 0
+        self.last_error: str | None = None
+        self._max_pending = max_pending
+        self._commit_wait_s = commit_wait_s
+        self._backoff = backoff_s
+        self._failing_since: float | None = None
+        self._waiting: deque[_Waiting] = deque()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._stop = threading.Event()  # also ends a backoff early; new rows do not
+        self._conn: sqlite3.Connection | None = None
+        names = list(LedgerRow.__dataclass_fields__)
+        columns = f"decisions ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+        self._insert, self._replace = f"INSERT INTO {columns}", f"INSERT OR REPLACE INTO {columns}"
+        replayed = recovery.load(self.recovery_path)
+        now = time.monotonic()
+        # Replaces: a spilled row may have been written after all (a crash after the commit).
+        self._waiting.extend(_Waiting(row, True, now) for row in replayed)
+        self._replaying = len(replayed)
+        try:  # at start-up, so the schema exists before the first request; failures are retried
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc, [])
+        self._writer = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._writer.start()
+
+    @property
+    def pending(self) -> int:
+        return len(self._waiting)
+
+    async def record(self, row: LedgerRow, replace: bool = False) -> bool:
+        loop = asyncio.get_running_loop()
+        item = _Waiting(row, replace, time.monotonic(), loop.create_future(), loop)
+        done = item.done
+        assert done is not None
+        with self._wake:
+            self._waiting.append(item)
+            while len(self._waiting) > self._max_pending:
+                lost = self._waiting.popleft()
+                lost.tell(False)
+                self.dropped += 1
+            self._wake.notify()
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), self._commit_wait_s)
+        except TimeoutError:
+            return False  # queued and counted in pending_rows; the writer commits it later
+
+    # -- the writer thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            with self._wake:
+                while not self._waiting and not self._stopping:
+                    self._wake.wait()
+                if not self._waiting:
+                    return
+                batch = list(self._waiting)[:BATCH_ROWS]
+            if self._write(batch):
+                delay = self._backoff[0]
+                continue
+            if self._stop.wait(timeout=delay):  # a failed batch waits its backoff out
+                return
+            delay = min(delay * 2, self._backoff[1])
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = connect(self.path)
+            migrate(conn)
+            self._conn = conn
+        return self._conn
+
+    def _write(self, batch: list[_Waiting]) -> bool:
+        """Commit `batch` in one transaction; on failure nothing is removed and False returned."""
+        try:
+            conn = self._open()
+            conn.execute("BEGIN")
+            try:
+                for item in batch:
+                    conn.execute(
+                        self._replace if item.replace else self._insert, item.row.as_params()
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError:
+            return self._write_each(batch)
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc, batch)
+            return False
+        self._written(batch)
+        return True
+
+    def _write_each(self, batch: list[_Waiting]) -> bool:
+        """A row the schema refuses (a repeated request id) is dropped and counted, so it cannot
+        block the rows after it; the others are written one by one."""
+        conn = self._open()
+        written = []
+        for item in batch:
+            try:
+                conn.execute(self._replace if item.replace else self._insert, item.row.as_params())
+                written.append(item)
+            except sqlite3.IntegrityError as exc:
+                log.error("ledger row %s refused and dropped: %s", item.row.request_id, exc)
+                self.dropped += 1
+                self._remove([item], written=False)
+            except sqlite3.Error as exc:
+                self._failed(exc, batch)
+                self._written(written)
+                return False
+        self._written(written)
+        return True
+
+    def _remove(self, items: list[_Waiting], written: bool) -> None:
+        gone = {id(item) for item in items}
+        with self._wake:
+            self._waiting = deque(i for i in self._waiting if id(i) not in gone)
+        for item in items:
+            item.tell(written)
+
+    def _written(self, items: list[_Waiting]) -> None:
+        self._remove(items, written=True)
+        if self._failing_since is not None:
+            log.warning("ledger %s writable again; %d rows waiting", self.path, self.pending)
+            self._failing_since = None
+        if self._replaying and not self.pending:
+            self.recovery_path.unlink(missing_ok=True)
+            log.warning("ledger: %d rows from %s written", self._replaying, self.recovery_path)
+            self._replaying = 0
+
+    def _failed(self, exc: Exception, batch: list[_Waiting]) -> None:
+        self.write_errors += 1
+        self.last_error = f"write: {type(exc).__name__}: {exc}"
+        if self._conn is not None and not isinstance(exc, sqlite3.OperationalError):
+            self._conn = None  # reopened on the next try
+        if self._failing_since is None:  # one line per change of state, not one per request
+            self._failing_since = time.monotonic()
+            log.error(
+                "ledger writes to %s failing (%s); rows wait in memory, retried with backoff",
+                self.path, exc,
+            )  # fmt: skip
+        for item in batch:
+            item.tell(False)
+
+    # -- reads, health, shutdown ------------------------------------------------------------
+
+    async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._rows, since)
+
+    def _rows(self, since: str | None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM decisions" + (" WHERE created_at >= ?" if since else "")
+        conn = connect(self.path)
+        try:
+            migrate(conn)
+            found = [
+                dict(r)
+                for r in conn.execute(query + " ORDER BY created_at", (since,) if since else ())
+            ]
+        finally:
+            conn.close()
+        for row in found:
+            for blob in ("metadata", "attempts"):
+                if row.get(blob):
+                    row[blob] = json.loads(row[blob])
+        return found
+
+    async def summary(self, since: str | None = None) -> dict[str, Any]:
+        return await asyncio.to_thread(self._summary, since)
+
+    def _summary(self, since: str | None) -> dict[str, Any]:
+        conn = connect(self.path)  # its own connection: a long read never holds the write lock
+        try:
+            migrate(conn)
+            return summarise(conn, since)
+        finally:
+            conn.close()
+
+    async def health(self) -> LedgerHealth:
+        """From the writer's own record, without touching the database on the event loop."""
+        with self._wake:
+            oldest = self._waiting[0].queued_at if self._waiting else None
+        stuck = oldest is not None and time.monotonic() - oldest > STUCK_AFTER_S
+        writable = self._failing_since is None and not stuck
+        return LedgerHealth(
+            writable, self.write_errors, self.pending, self.dropped, self.last_error
+        )
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._stop.set()
+            self._wake.notify()
+        self._writer.join()
+        left = list(self._waiting)
+        if left and self._write(left):
+            left = []
+        if left:
+            rows = [item.row for item in left]
+            try:
+                recovery.save(self.recovery_path, rows)
+                log.error(
+                    "ledger %s unwritable at shutdown: %d rows saved to %s, written at next start",
+                    self.path, len(rows), self.recovery_path,
+                )  # fmt: skip
+            except OSError as exc:
+                self.dropped += len(rows)
+                log.error(
+                    "ledger: %d rows lost at shutdown (%s; recovery file: %s)",
+                    len(rows),
+                    self.path,
+                    exc,
+                )
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
