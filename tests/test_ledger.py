@@ -79,7 +79,12 @@ async def test_unwritable_ledger_never_fails_a_request(
 
 def test_migrations_apply_once(tmp_path: Path) -> None:
     conn = connect(tmp_path / "l.sqlite")
-    assert migrate(conn) == ["001_decisions", "002_completions", "003_callers_and_prompts"]
+    assert migrate(conn) == [
+        "001_decisions",
+        "002_completions",
+        "003_callers_and_prompts",
+        "004_daily_rollups",
+    ]
     assert migrate(conn) == []
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()

@@ -294,4 +294,9 @@ def test_ledger_schema_migrations_are_recorded(engine: Engine) -> None:
     conn = sqlite3.connect(engine.settings.ledger.path)
     names = [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY name")]
     conn.close()
-    assert names == ["001_decisions", "002_completions", "003_callers_and_prompts"]
+    assert names == [
+        "001_decisions",
+        "002_completions",
+        "003_callers_and_prompts",
+        "004_daily_rollups",
+    ]

@@ -62,7 +62,77 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE decisions ADD COLUMN prompt_text TEXT
         """,
     ),
+    (
+        "004_daily_rollups",
+        # What /stats adds up, kept per day, tier, model, source and status by triggers, so a
+        # summary reads a few hundred rollup rows, not every decision. A replaced row (a stream's
+        # final row) is deleted first, which the delete trigger subtracts (recursive_triggers).
+        """
+        CREATE TABLE decision_rollups (
+            day TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            model TEXT NOT NULL,
+            source TEXT NOT NULL,
+            status TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            cache_hits INTEGER NOT NULL,
+            judge_cost_usd REAL NOT NULL,
+            cost_usd REAL NOT NULL,
+            baseline_cost_usd REAL NOT NULL,
+            estimated_cost_usd REAL NOT NULL,
+            estimated_baseline_cost_usd REAL NOT NULL,
+            PRIMARY KEY (day, tier, model, source, status)
+        );
+        CREATE TRIGGER decisions_rollup_insert AFTER INSERT ON decisions BEGIN
+            INSERT INTO decision_rollups VALUES (
+                substr(NEW.created_at, 1, 10), NEW.tier, NEW.model, NEW.source, NEW.status, 1,
+                NEW.cached, NEW.judge_cost_usd, COALESCE(NEW.cost_usd, 0),
+                COALESCE(NEW.baseline_cost_usd, 0), NEW.estimated_cost_usd,
+                NEW.estimated_baseline_cost_usd
+            ) ON CONFLICT (day, tier, model, source, status) DO UPDATE SET
+                requests = requests + 1,
+                cache_hits = cache_hits + excluded.cache_hits,
+                judge_cost_usd = judge_cost_usd + excluded.judge_cost_usd,
+                cost_usd = cost_usd + excluded.cost_usd,
+                baseline_cost_usd = baseline_cost_usd + excluded.baseline_cost_usd,
+                estimated_cost_usd = estimated_cost_usd + excluded.estimated_cost_usd,
+                estimated_baseline_cost_usd =
+                    estimated_baseline_cost_usd + excluded.estimated_baseline_cost_usd;
+        END;
+        CREATE TRIGGER decisions_rollup_delete AFTER DELETE ON decisions BEGIN
+            UPDATE decision_rollups SET
+                requests = requests - 1,
+                cache_hits = cache_hits - OLD.cached,
+                judge_cost_usd = judge_cost_usd - OLD.judge_cost_usd,
+                cost_usd = cost_usd - COALESCE(OLD.cost_usd, 0),
+                baseline_cost_usd = baseline_cost_usd - COALESCE(OLD.baseline_cost_usd, 0),
+                estimated_cost_usd = estimated_cost_usd - OLD.estimated_cost_usd,
+                estimated_baseline_cost_usd =
+                    estimated_baseline_cost_usd - OLD.estimated_baseline_cost_usd
+            WHERE day = substr(OLD.created_at, 1, 10) AND tier = OLD.tier AND model = OLD.model
+                AND source = OLD.source AND status = OLD.status;
+        END;
+        INSERT INTO decision_rollups
+            SELECT substr(created_at, 1, 10), tier, model, source, status, COUNT(*), SUM(cached),
+                SUM(judge_cost_usd), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(baseline_cost_usd), 0),
+                SUM(estimated_cost_usd), SUM(estimated_baseline_cost_usd)
+            FROM decisions GROUP BY 1, 2, 3, 4, 5
+        """,
+    ),
 ]
+
+
+def statements(sql: str) -> list[str]:
+    """`sql` cut into whole statements (a trigger's body keeps its semicolons)."""
+    found, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            found.append(current)
+            current = ""
+    if current.strip():
+        found.append(current)
+    return [statement for statement in found if statement.strip().strip(";").strip()]
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -74,6 +144,7 @@ def connect(path: Path) -> sqlite3.Connection:
     # last transactions, and it keeps a commit per request cheap.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA recursive_triggers=ON")  # REPLACE's delete runs the rollup trigger
     return conn
 
 
@@ -93,9 +164,8 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
                 conn.execute("ROLLBACK")
                 continue
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in statements(sql):
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                 (name, datetime.now(UTC).isoformat()),

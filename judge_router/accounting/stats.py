@@ -7,24 +7,54 @@ of a boolean, which only SQLite takes.
 from __future__ import annotations
 
 import sqlite3
+from datetime import date, timedelta
 from typing import Any
 
 # Columns a breakdown may group by (never user text in SQL).
-GROUPINGS = {"tier": "tier", "model": "model", "day": "substr(created_at, 1, 10)"}
+GROUPINGS = {"tier": "tier", "model": "model", "day": "day"}
+
+# Whole days come from the rollups (migration 004); the first day of a `since` that starts within
+# a day comes from the decisions themselves, read through the created_at index.
+_ROLLUP_FACTS = """
+    SELECT day, tier, model, source, status, requests, cache_hits, judge_cost_usd, cost_usd,
+        baseline_cost_usd, estimated_cost_usd, estimated_baseline_cost_usd
+    FROM decision_rollups WHERE requests > 0 AND day >= :first_whole_day
+"""
+_ROW_FACTS = """
+    SELECT substr(created_at, 1, 10) AS day, tier, model, source, status, 1 AS requests,
+        cached AS cache_hits, judge_cost_usd, COALESCE(cost_usd, 0) AS cost_usd,
+        COALESCE(baseline_cost_usd, 0) AS baseline_cost_usd, estimated_cost_usd,
+        estimated_baseline_cost_usd
+    FROM decisions WHERE created_at >= :since AND created_at < :first_whole_day
+"""
 
 _AGGREGATES = """
-    COUNT(*) AS requests,
-    COALESCE(SUM(cached), 0) AS cache_hits,
-    COUNT(CASE WHEN source NOT IN ('forced', 'passthrough') THEN 1 END) AS judged,
-    COUNT(CASE WHEN status <> 'routed' THEN 1 END) AS proxied,
-    COUNT(CASE WHEN status = 'error' THEN 1 END) AS errors,
-    COUNT(CASE WHEN status = 'incomplete' THEN 1 END) AS incomplete,
+    COALESCE(SUM(requests), 0) AS requests,
+    COALESCE(SUM(cache_hits), 0) AS cache_hits,
+    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough') THEN requests END), 0) AS judged,
+    COALESCE(SUM(CASE WHEN status <> 'routed' THEN requests END), 0) AS proxied,
+    COALESCE(SUM(CASE WHEN status = 'error' THEN requests END), 0) AS errors,
+    COALESCE(SUM(CASE WHEN status = 'incomplete' THEN requests END), 0) AS incomplete,
     COALESCE(SUM(judge_cost_usd), 0.0) AS judge_spend_usd,
     COALESCE(SUM(cost_usd), 0.0) AS realised_spend_usd,
     COALESCE(SUM(baseline_cost_usd), 0.0) AS baseline_spend_usd,
     COALESCE(SUM(estimated_cost_usd), 0.0) AS estimated_spend_usd,
     COALESCE(SUM(estimated_baseline_cost_usd), 0.0) AS estimated_baseline_spend_usd
 """
+
+
+def _facts(since: str | None) -> tuple[str, dict[str, str]]:
+    """The CTE every figure is summed over, and its parameters."""
+    if since is None:
+        return f"WITH facts AS ({_ROLLUP_FACTS})", {"first_whole_day": ""}
+    day = since[:10]
+    first_whole_day = day if since <= f"{day}T00:00:00+00:00" else _next_day(day)
+    sql = f"WITH facts AS ({_ROLLUP_FACTS} UNION ALL {_ROW_FACTS})"
+    return sql, {"first_whole_day": first_whole_day, "since": since}
+
+
+def _next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
 def _derive(row: dict[str, Any]) -> dict[str, Any]:
@@ -42,22 +72,24 @@ def _derive(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def summarise(conn: sqlite3.Connection, since: str | None = None) -> dict[str, Any]:
-    """Totals, verdicts by source, and breakdowns by tier, model and day, from `since` (ISO) on."""
-    where, params = ("WHERE created_at >= ?", (since,)) if since else ("", ())
+    """Totals, verdicts by source, and breakdowns by tier, model and day, from `since` on (an ISO
+    datetime in UTC, as the ledger writes them)."""
+    facts, params = _facts(since)
     conn.row_factory = sqlite3.Row
-    total = dict(conn.execute(f"SELECT {_AGGREGATES} FROM decisions {where}", params).fetchone())
+    total = dict(conn.execute(f"{facts} SELECT {_AGGREGATES} FROM facts", params).fetchone())
     by_source = {
         row[0]: row[1]
         for row in conn.execute(
-            f"SELECT source, COUNT(*) FROM decisions {where} GROUP BY source ORDER BY source",
+            f"{facts} SELECT source, SUM(requests) FROM facts GROUP BY source "
+            "HAVING SUM(requests) > 0 ORDER BY source",
             params,
         )
     }
     breakdowns: dict[str, list[dict[str, Any]]] = {}
     for name, expression in GROUPINGS.items():
         rows = conn.execute(
-            f"SELECT {expression} AS {name}, {_AGGREGATES} FROM decisions {where} "
-            f"GROUP BY {expression} ORDER BY {expression}",
+            f"{facts} SELECT {expression} AS {name}, {_AGGREGATES} FROM facts "
+            f"GROUP BY {expression} HAVING SUM(requests) > 0 ORDER BY {expression}",
             params,
         )
         breakdowns[name] = [_derive(dict(row)) for row in rows]
