@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import time
@@ -145,6 +146,23 @@ async def test_rows_unwritable_at_shutdown_are_saved_and_written_at_the_next_sta
     assert [r["request_id"] for r in await again.rows()] == ["a", "b", "c"]
     assert not saved.exists()
     await again.close()
+
+
+async def test_an_unwritable_ledger_logs_when_its_state_changes_not_per_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("x")
+    ledger = SqliteLedger(blocker / "ledger.sqlite", commit_wait_s=0.05, backoff_s=FAST_RETRY)
+    with caplog.at_level(logging.WARNING, logger="judge_router.accounting.sqlite_ledger"):
+        for index in range(30):
+            await ledger.record(row(str(index)))
+        blocker.unlink()
+        assert await ledger.record(row("last"))
+        await ledger.close()
+    lines = [r.getMessage() for r in caplog.records if r.name.endswith("sqlite_ledger")]
+    assert len(lines) == 2, lines  # one when writes start failing, one when they recover
+    assert "failing" in lines[0] and "writable again" in lines[1]
 
 
 async def test_the_backlog_is_retried_by_the_writer_not_by_every_request(tmp_path: Path) -> None:

@@ -137,6 +137,7 @@ async def test_everything_failing_is_a_502_listing_each_attempt(
     assert "openai/big-b" in error["message"]
     row = (await engine.ledger.rows())[-1]
     assert row["status"] == "error" and row["cost_usd"] is None and len(row["attempts"]) == 3
+    assert response.headers["x-judge-router-request-id"] == row["request_id"]
 
 
 async def test_every_model_refusing_the_request_is_a_400(

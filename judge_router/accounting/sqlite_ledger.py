@@ -205,8 +205,8 @@ class SqliteLedger:
         if self._failing_since is None:  # one line per change of state, not one per request
             self._failing_since = time.monotonic()
             log.error(
-                "ledger writes to %s failing (%s); rows wait in memory, retried with backoff",
-                self.path, exc,
+                "ledger writes to %s failing (%s); %d rows wait in memory, retried with backoff",
+                self.path, exc, self.pending,
             )  # fmt: skip
         for item in batch:
             item.tell(False)
