@@ -1,6 +1,8 @@
 """The SQLite ledger: a writer thread commits rows in batches, so no lock can stall the event loop.
 
-`record` hands the row to the writer and waits for its commit up to `commit_wait_s`. So an answered
+When nothing is waiting, `record` commits the row itself on a connection that never waits for a
+lock (busy_timeout 0): the usual case costs no thread hop. Otherwise, or if that commit cannot
+take the lock, it hands the row to the writer and waits for its commit up to `commit_wait_s`. So an answered
 request has its row committed before the answer, or, when the database is locked or unwritable,
 queued in memory and counted in `pending_rows` (never more than `max_pending` rows: beyond that the
 oldest are dropped and counted). The writer retries a failed batch with backoff, never the request
@@ -75,7 +77,8 @@ class SqliteLedger:
         self._wake = threading.Condition()
         self._stopping = False
         self._stop = threading.Event()  # also ends a backoff early; new rows do not
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # the writer thread's
+        self._direct: sqlite3.Connection | None = None  # the event loop's: never waits for a lock
         names = list(LedgerRow.__dataclass_fields__)
         columns = f"decisions ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
         self._insert, self._replace = f"INSERT INTO {columns}", f"INSERT OR REPLACE INTO {columns}"
@@ -96,6 +99,10 @@ class SqliteLedger:
         return len(self._waiting)
 
     async def record(self, row: LedgerRow, replace: bool = False) -> bool:
+        if not self._waiting and self._failing_since is None:
+            written = self._write_directly(row, replace)
+            if written is not None:
+                return written
         loop = asyncio.get_running_loop()
         item = _Waiting(row, replace, time.monotonic(), loop.create_future(), loop)
         done = item.done
@@ -111,6 +118,22 @@ class SqliteLedger:
             return await asyncio.wait_for(asyncio.shield(done), self._commit_wait_s)
         except TimeoutError:
             return False  # queued and counted in pending_rows; the writer commits it later
+
+    def _write_directly(self, row: LedgerRow, replace: bool) -> bool | None:
+        """Commit `row` now if the database is free: True if written, False if the schema refused
+        it (dropped and counted), None if the database is busy or failing (nothing done)."""
+        try:
+            if self._direct is None:
+                self._direct = connect(self.path)
+                self._direct.execute("PRAGMA busy_timeout=0")
+            self._direct.execute(self._replace if replace else self._insert, row.as_params())
+        except sqlite3.IntegrityError as exc:  # never retried: it would block the rows after it
+            log.error("ledger row %s refused and dropped: %s", row.request_id, exc)
+            self.dropped += 1
+            return False
+        except (sqlite3.Error, OSError):
+            return None  # locked or failing: the writer takes it, with its retries
+        return True
 
     # -- the writer thread ------------------------------------------------------------------
 
@@ -282,6 +305,7 @@ class SqliteLedger:
                     self.path,
                     exc,
                 )
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._direct):
+            if conn is not None:
+                conn.close()
+        self._conn = self._direct = None
