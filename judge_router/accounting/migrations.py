@@ -135,15 +135,17 @@ def statements(sql: str) -> list[str]:
     return [statement for statement in found if statement.strip().strip(";").strip()]
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, busy_timeout_s: float = 10.0) -> sqlite3.Connection:
+    """A connection in autocommit mode that waits up to `busy_timeout_s` for a lock (0: never)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0, isolation_level=None)
+    conn = sqlite3.connect(
+        str(path), check_same_thread=False, timeout=busy_timeout_s, isolation_level=None
+    )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a committed row survives the process dying; only power loss can cost the
     # last transactions, and it keeps a commit per request cheap.
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA recursive_triggers=ON")  # REPLACE's delete runs the rollup trigger
     return conn
 

@@ -75,8 +75,7 @@ class SqliteLedger:
         self._failing_since: float | None = None
         self._waiting: deque[_Waiting] = deque()
         self._wake = threading.Condition()
-        self._stopping = False
-        self._stop = threading.Event()  # also ends a backoff early; new rows do not
+        self._stop = threading.Event()  # ends the writer (and a backoff early; new rows do not)
         self._conn: sqlite3.Connection | None = None  # the writer thread's
         self._direct: sqlite3.Connection | None = None  # the event loop's: never waits for a lock
         names = list(LedgerRow.__dataclass_fields__)
@@ -123,9 +122,8 @@ class SqliteLedger:
         """Commit `row` now if the database is free: True if written, False if the schema refused
         it (dropped and counted), None if the database is busy or failing (nothing done)."""
         try:
-            if self._direct is None:
-                self._direct = connect(self.path)
-                self._direct.execute("PRAGMA busy_timeout=0")
+            if self._direct is None:  # opened here, not in __init__, so a fixed disk is found
+                self._direct = connect(self.path, busy_timeout_s=0)
             self._direct.execute(self._replace if replace else self._insert, row.as_params())
         except sqlite3.IntegrityError as exc:  # never retried: it would block the rows after it
             log.error("ledger row %s refused and dropped: %s", row.request_id, exc)
@@ -141,7 +139,7 @@ class SqliteLedger:
         delay = self._backoff[0]
         while True:
             with self._wake:
-                while not self._waiting and not self._stopping:
+                while not self._waiting and not self._stop.is_set():
                     self._wake.wait()
                 if not self._waiting:
                     return
@@ -282,7 +280,6 @@ class SqliteLedger:
 
     def _close(self) -> None:
         with self._wake:
-            self._stopping = True
             self._stop.set()
             self._wake.notify()
         self._writer.join()

@@ -12,13 +12,12 @@ AUTO = "auto"
 
 
 class UnknownModel(ValueError):
-    """The request named a model that is not configured; `accepted` lists what is."""
+    """The request named a model that is not configured; the message lists those that are."""
 
     def __init__(self, model: str, accepted: list[str]):
         super().__init__(
             f"model {model!r} is not configured; use one of {accepted} (see GET /v1/models)"
         )
-        self.accepted = accepted
 
 
 class UnknownTier(ValueError):
