@@ -298,6 +298,11 @@ class RoutingConfig(BaseModel):
         "request tries it (half-open) while the others still skip it; if every model of a request "
         "is skipped, they are all tried anyway",
     )
+    no_text_tier: Tier = Field(
+        default=Tier.HIGH,
+        description="the tier of a request with no text to judge (only images, audio or files, or "
+        "empty content) when `model` is `auto`",
+    )
     strategy: Literal["direct"] = Field(
         default="direct",
         description="how a decided request is answered: `direct` (the tier's models in order, "

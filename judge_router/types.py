@@ -37,6 +37,7 @@ class Source(StrEnum):
     FORCED = "forced"  # the caller forced the tier
     FALLBACK = "fallback"  # the judge failed and `judge.on_failure` named a fixed tier
     PASSTHROUGH = "passthrough"  # the client named a configured model: no routing
+    RULE = "rule"  # a configured rule chose the tier (e.g. routing.no_text_tier)
 
 
 class Verdict(BaseModel):

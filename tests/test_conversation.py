@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import respx
 
 from judge_router.routing.conversation import Turn, extract_turns, judged_view
@@ -19,7 +22,7 @@ def long_text(tokens: int) -> str:
     return "HEAD-MARKER " + text + " TAIL-MARKER"
 
 
-def test_text_parts_are_joined_and_other_parts_ignored() -> None:
+def test_text_parts_are_joined_and_other_parts_shown_as_placeholders() -> None:
     turns = extract_turns(
         [
             {
@@ -32,7 +35,31 @@ def test_text_parts_are_joined_and_other_parts_ignored() -> None:
             }
         ]  # fmt: skip
     )
-    assert turns == [Turn("user", "look at\nthis")]
+    assert turns == [Turn("user", "look at\n[image]\nthis")]
+
+
+@pytest.mark.parametrize(
+    ("part", "placeholder"),
+    [
+        ({"type": "image_url", "image_url": {"url": "x"}}, "[image]"),
+        ({"type": "input_audio", "input_audio": {"data": "AAA", "format": "wav"}}, "[audio]"),
+        ({"type": "file", "file": {"file_id": "f-1"}}, "[file]"),
+        ({"type": "hologram"}, "[hologram]"),
+    ],
+)
+def test_a_conversation_of_non_text_parts_has_no_text(
+    part: dict[str, Any], placeholder: str
+) -> None:
+    view = judged_view(extract_turns([{"role": "user", "content": [part]}]), 1000)
+    assert view.text == placeholder
+    assert view.has_text is False
+    with_text = [{"role": "user", "content": [part, {"type": "text", "text": "what is it?"}]}]
+    assert judged_view(extract_turns(with_text), 1000).has_text is True
+
+
+def test_empty_content_is_a_view_without_text_not_an_error() -> None:
+    view = judged_view(extract_turns([{"role": "user", "content": "   "}]), 1000)
+    assert (view.turns, view.has_text) == ((), False)
 
 
 def test_short_conversation_is_untouched() -> None:

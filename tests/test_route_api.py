@@ -91,16 +91,6 @@ async def test_forced_tier_skips_the_judge(
             {"content-type": "application/json"},
             "messages.0.role",
         ),
-        (
-            b'{"messages": [{"role": "user", "content": "   "}]}',
-            {"content-type": "application/json"},
-            "no text to judge",
-        ),
-        (
-            b'{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}',
-            {"content-type": "application/json"},
-            "no text to judge",
-        ),
         (b'{"prompt": "hi", "tier": "extreme"}', {"content-type": "application/json"}, "tier"),
         (b'{"prompt": "hi", "messages": []}', {"content-type": "application/json"}, "not both"),
         (b'{"prompt": 5}', {"content-type": "application/json"}, "prompt"),

@@ -3,7 +3,7 @@
 /route, the proxy faces and `eval` all come here, so a step added once applies everywhere. Each step
 looks at the draft and fills in what it can; a step with nothing to do leaves it alone:
 
-    explicit (forced tier / passthrough) → read → cache → judge → models
+    explicit (forced tier / passthrough) → read → no text → cache → judge → models
 
 Rules, bounds, budgets and rollout are steps of the same kind, placed in that order.
 """
@@ -76,6 +76,7 @@ class DecisionPipeline:
         self.steps: list[tuple[str, Step]] = [
             ("explicit", self.explicit),
             ("read", self.read),
+            ("no_text", self.no_text),
             ("cache", self.cache),
             ("judge", self.judge),
             ("models", self.tier_models),
@@ -116,6 +117,16 @@ class DecisionPipeline:
 
     async def read(self, draft: Draft) -> None:
         draft.reading = self.reader.read(draft.request.messages)
+
+    async def no_text(self, draft: Draft) -> None:
+        """Nothing but images, audio or files: no judge can rate it, so a configured tier does."""
+        assert draft.reading is not None
+        if draft.verdict is None and not draft.reading.view.has_text:
+            draft.verdict = Verdict(
+                tier=self.settings.routing.no_text_tier,
+                reason="no text to judge: routing.no_text_tier",
+                source=Source.RULE,
+            )
 
     async def cache(self, draft: Draft) -> None:
         if draft.verdict is not None or not self.judges.may_cache:

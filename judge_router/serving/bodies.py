@@ -61,8 +61,12 @@ class RouteRequest(BaseModel):
 class ChatCompletionRequest(BaseModel):
     """An OpenAI chat completion request plus the router's `tier` and `metadata`.
 
-    Only OpenAI's own parameters are accepted: anything else (say `api_base` or `api_key`) could
-    redirect the service's provider credentials, so it is refused with a 400 naming it.
+    Every parameter OpenAI documents is accepted and handed to litellm, which drops what a model
+    does not take (listed in `router.dropped_params`); tests/test_drop_in.py walks the installed
+    `openai` package's parameters so a new one fails the suite until it is listed here. Anything
+    else (say `api_base` or `api_key`) could redirect the service's provider credentials, so it
+    is refused with a 400 naming it. Values are checked by the provider, not here, except where
+    a bad one would hurt the router itself (`n`, token limits).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -75,7 +79,9 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     tier: Tier | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Stored with the decision in the ledger (not sent on)"
+    )
     temperature: float | None = None
     top_p: float | None = None
     n: int | None = Field(default=None, ge=1, le=16)
@@ -88,14 +94,27 @@ class ChatCompletionRequest(BaseModel):
     logprobs: bool | None = None
     top_logprobs: int | None = None
     user: str | None = None
+    safety_identifier: str | None = None
     seed: int | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None  # deprecated by OpenAI, still sent by old SDKs
+    function_call: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     stream_options: dict[str, Any] | None = None
     reasoning_effort: str | None = None
+    verbosity: str | None = None
     service_tier: str | None = None
+    store: bool | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    web_search_options: dict[str, Any] | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    moderation: dict[str, Any] | None = None
 
     def message_dicts(self) -> list[dict[str, Any]]:
         # `content` stays even when null: providers (and litellm) expect the key on every message.

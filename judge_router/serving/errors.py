@@ -88,7 +88,29 @@ def describe_validation(errors: Sequence[Any]) -> str:
             p for p in error.get("loc", ()) if p != "body"
         ]:
             return f"request body must be a JSON object, not {_json_kind(error.get('input'))}"
-    return "; ".join(describe_errors(errors[:5], root="", skip=("body",))) or "invalid request"
+    shown = [_explained(error) for error in errors[:5]]
+    return "; ".join(describe_errors(shown, root="", skip=("body",))) or "invalid request"
+
+
+# Fields a client might send to steer the provider call itself: refused, and told why.
+_PROVIDER_SETTINGS = frozenset(
+    {"api_base", "api_key", "base_url", "api_version", "organization", "custom_llm_provider"}
+)
+
+
+def _explained(error: Any) -> Any:
+    """An unknown field's error, saying why provider settings are never taken from a request."""
+    loc = error.get("loc", ())
+    if error.get("type") != "extra_forbidden" or not loc:
+        return error
+    if loc[-1] in _PROVIDER_SETTINGS:
+        why = (
+            "not accepted: provider settings come from the service's config, so a request "
+            "cannot redirect its credentials"
+        )
+    else:
+        why = "unknown field (the API reference lists those accepted: GET /docs)"
+    return {**error, "msg": why}
 
 
 def install_error_handlers(app: FastAPI, settings: Settings) -> None:

@@ -117,6 +117,12 @@ class ModelChain:
             await self.breaker.failure(attempt.model)
 
     def _call_kwargs(self, model: str, params: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        # What the model does not take is left out here, not only by litellm's drop_params: a
+        # parameter litellm does not know yet (say `moderation`) would otherwise reach any
+        # provider as an extra body field. Either way it is listed in `router.dropped_params`.
+        dropped = dropped_params(model, params)
+        if dropped:
+            params = {key: value for key, value in params.items() if key not in dropped}
         return {
             "timeout": timeout_s,
             "num_retries": 0,  # the chain is the retry policy; hidden retries would hide latency

@@ -1,0 +1,183 @@
+"""Drop-in for OpenAI clients: every documented parameter, non-text content, model aliases."""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from openai.types.chat import completion_create_params
+
+from judge_router.config import Settings
+from judge_router.service.factory import build_engine
+from judge_router.serving.app import create_app
+from judge_router.serving.bodies import ChatCompletionRequest
+
+from fakes import fake_upstream
+
+# What a client may send for each parameter OpenAI documents that the fakes cannot infer.
+SAMPLE_VALUES: dict[str, Any] = {
+    "audio": {"voice": "alloy", "format": "wav"},
+    "frequency_penalty": 0.1,
+    "function_call": "auto",
+    "functions": [{"name": "f", "parameters": {"type": "object", "properties": {}}}],
+    "logit_bias": {"50256": -100},
+    "logprobs": True,
+    "max_completion_tokens": 50,
+    "max_tokens": 50,
+    "modalities": ["text"],
+    "moderation": {"model": "omni-moderation-latest"},
+    "n": 1,
+    "parallel_tool_calls": False,
+    "prediction": {"type": "content", "content": "draft"},
+    "presence_penalty": 0.1,
+    "prompt_cache_key": "team-a",
+    "prompt_cache_options": {"mode": "auto"},
+    "prompt_cache_retention": "24h",
+    "reasoning_effort": "low",
+    "response_format": {"type": "text"},
+    "safety_identifier": "user-1234",
+    "seed": 7,
+    "service_tier": "auto",
+    "stop": ["\n\n"],
+    "store": False,
+    "stream_options": {"include_usage": True},
+    "temperature": 0.2,
+    "tool_choice": "none",
+    "tools": [{"type": "function", "function": {"name": "g", "parameters": {"type": "object"}}}],
+    "top_logprobs": 2,
+    "top_p": 0.9,
+    "user": "u-1",
+    "verbosity": "low",
+    "web_search_options": {"search_context_size": "low"},
+}
+# Parameters with a meaning of their own here, tested elsewhere.
+ROUTER_HANDLED = {"messages", "model", "stream", "metadata"}
+
+
+def openai_chat_parameters() -> set[str]:
+    """The request parameters of the installed `openai` package's chat.completions.create."""
+    streaming = completion_create_params.CompletionCreateParamsStreaming
+    return set(typing.get_type_hints(streaming))
+
+
+def test_every_parameter_openai_documents_is_accepted() -> None:
+    documented = openai_chat_parameters()
+    accepted = set(ChatCompletionRequest.model_fields)
+    assert documented - accepted == set(), "OpenAI documents parameters the router refuses"
+    assert documented - ROUTER_HANDLED - set(SAMPLE_VALUES) == set(), "add a sample value"
+
+
+@pytest.fixture
+async def proxy(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
+    settings = make_settings()
+    engine = build_engine(settings)
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
+        yield client, settings
+    await engine.aclose()
+
+
+async def test_each_parameter_reaches_the_provider_or_is_listed_as_dropped(
+    proxy: tuple[httpx.AsyncClient, Settings], respx_mock: respx.MockRouter
+) -> None:
+    client, _ = proxy
+    upstream = fake_upstream(respx_mock, {})
+    body = {"model": "auto:low", "messages": [{"role": "user", "content": "hi"}]}
+    response = await client.post("/v1/chat/completions", json={**body, **SAMPLE_VALUES})
+    assert response.status_code == 200, response.text
+    sent = json.loads(upstream.calls.last.request.content)
+    dropped = set(response.json()["router"].get("dropped_params", []))
+    for name in SAMPLE_VALUES:
+        if name == "stream_options":
+            continue  # only sent with stream=True
+        assert (name in sent) != (name in dropped), name
+    assert sent["store"] is False and sent["prompt_cache_key"] == "team-a"
+    assert "moderation" in dropped  # litellm does not know it for this model: never sent
+
+
+@pytest.mark.parametrize(
+    ("field", "fragment"),
+    [
+        ("api_base", "cannot redirect its credentials"),
+        ("api_key", "cannot redirect its credentials"),
+        ("base_url", "cannot redirect its credentials"),
+        ("colour", "unknown field"),
+    ],
+)
+async def test_provider_settings_in_a_request_are_refused_by_name(
+    proxy: tuple[httpx.AsyncClient, Settings], field: str, fragment: str
+) -> None:
+    client, _ = proxy
+    body = {"messages": [{"role": "user", "content": "hi"}], field: "http://evil.example"}
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert message.startswith(f"{field}: ") and fragment in message
+
+
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+AUDIO = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+
+
+async def test_non_text_parts_reach_the_provider_and_the_judge_sees_placeholders(
+    proxy: tuple[httpx.AsyncClient, Settings],
+    respx_mock: respx.MockRouter,
+    judge_route: respx.Route,
+) -> None:
+    client, _ = proxy
+    upstream = fake_upstream(respx_mock, {})
+    content = [{"type": "text", "text": "What is in this picture?"}, IMAGE, AUDIO]
+    body = {"model": "auto", "messages": [{"role": "user", "content": content}]}
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["router"]["source"] == "llm"
+    judged = json.loads(judge_route.calls.last.request.content)["messages"][-1]["content"]
+    assert "What is in this picture?" in judged and "[image]" in judged and "[audio]" in judged
+    assert "iVBORw0KGgo" not in judged  # the judge never gets the image itself
+    sent = json.loads(upstream.calls.last.request.content)["messages"][0]["content"]
+    assert sent == content
+
+
+@pytest.mark.parametrize("model", ["auto", "auto:low", "openai/mid-a"])
+async def test_a_request_without_text_is_routed_never_refused(
+    make_settings: Callable[..., Settings],
+    respx_mock: respx.MockRouter,
+    judge_route: respx.Route,
+    model: str,
+) -> None:
+    settings = make_settings(routing={"no_text_tier": "medium"})
+    engine = build_engine(settings)
+    upstream = fake_upstream(respx_mock, {})
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
+        body = {"model": model, "messages": [{"role": "user", "content": [IMAGE]}]}
+        response = await client.post("/v1/chat/completions", json=body)
+    await engine.aclose()
+    assert response.status_code == 200, response.text
+    router = response.json()["router"]
+    expected = {
+        "auto": ("medium", "rule", "openai/mid-a"),
+        "auto:low": ("low", "forced", "openai/cheap-a"),
+        "openai/mid-a": ("medium", "passthrough", "openai/mid-a"),
+    }[model]
+    assert (router["tier"], router["source"], router["model"]) == expected
+    assert not judge_route.called  # nothing for a judge to read
+    assert upstream.called
+
+
+async def test_an_image_only_route_uses_the_default_no_text_tier(
+    client: httpx.AsyncClient, judge_route: respx.Route
+) -> None:
+    for content in ([IMAGE], "   "):
+        body = {"messages": [{"role": "user", "content": content}]}
+        answer = (await client.post("/route", json=body)).json()
+        assert (answer["tier"], answer["source"]) == ("high", "rule"), answer
+        assert "routing.no_text_tier" in answer["reason"]
+    assert not judge_route.called
