@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from judge_router.config_models import expand_model_names
 from judge_router.config_sections import (
     ApiKey,
     CacheConfig,
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     )
 
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    model_list: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="as in LiteLLM's proxy config: `[{model_name: NAME, litellm_params: {model: "
+        "..., api_key: ...}}]`; tiers, `judge.model` and `baseline` may then name a `model_name`",
+        json_schema_extra={"shown_default": "`[]`"},
+    )
     tiers: dict[Tier, list[ModelEntry]] = Field(
         default_factory=default_tiers,
         description="`low`, `medium` and `high`: each a list of model entries, first choice first",
@@ -88,6 +95,11 @@ class Settings(BaseSettings):
         # The environment overrides the YAML file (passed as init values), as deployments expect.
         return (env_settings, init_settings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_model_names(cls, data: Any) -> Any:
+        return expand_model_names(data)
+
     @field_validator("tiers")
     @classmethod
     def _every_tier_has_models(
@@ -96,13 +108,15 @@ class Settings(BaseSettings):
         missing = [tier.value for tier in TIER_ORDER if not tiers.get(tier)]
         if missing:
             raise ValueError(f"every tier needs at least one model; missing or empty: {missing}")
-        return {tier: tiers[tier] for tier in TIER_ORDER}
+        ordered = {tier: tiers[tier] for tier in TIER_ORDER}
+        _check_client_names(ordered)
+        return ordered
 
     def model_entry(self, model: str) -> ModelEntry:
         """The config entry for a model name (tiers, judge or baseline); a bare entry if unlisted."""
         for entries in self.tiers.values():
             for entry in entries:
-                if entry.model == model:
+                if model in (entry.model, entry.model_name):
                     return entry
         if model == self.judge.model:
             return self.judge.entry
@@ -124,6 +138,24 @@ class Settings(BaseSettings):
         if not self.judge.is_heuristic:
             entries.append(self.judge.entry)
         return entries
+
+
+def _check_client_names(tiers: dict[Tier, list[ModelEntry]]) -> None:
+    """A client's `model` must name one model: aliases are unique and never look like `auto`."""
+    owners: dict[str, str] = {}
+    for tier, entries in tiers.items():
+        for index, entry in enumerate(entries):
+            where = f"{tier.value}[{index}]"
+            alias = entry.model_name
+            if alias is not None and (alias == "auto" or alias.startswith("auto:")):
+                raise ValueError(f"{where}: model_name {alias!r} is reserved for routing")
+            for name in {entry.model, entry.name}:
+                target = owners.setdefault(name, entry.model)
+                if target != entry.model:
+                    raise ValueError(
+                        f"{where}: the name {name!r} already means {target!r}; give each model "
+                        "its own model_name"
+                    )
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

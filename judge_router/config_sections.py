@@ -68,7 +68,13 @@ class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1)
+    # The name clients use for it (as in LiteLLM's model_list); the litellm name when absent.
+    model_name: str | None = Field(default=None, min_length=1)
     litellm_params: LitellmParams = Field(default_factory=LitellmParams)
+
+    @property
+    def name(self) -> str:
+        return self.model_name or self.model
 
 
 class CircuitBreakerConfig(BaseModel):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
+import yaml
 from openai.types.chat import completion_create_params
 
-from judge_router.config import Settings
+from judge_router.config import ConfigError, Settings, load_settings
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 from judge_router.serving.bodies import ChatCompletionRequest
@@ -181,3 +183,91 @@ async def test_an_image_only_route_uses_the_default_no_text_tier(
         assert (answer["tier"], answer["source"]) == ("high", "rule"), answer
         assert "routing.no_text_tier" in answer["reason"]
     assert not judge_route.called
+
+
+def alias_settings(make_settings: Callable[..., Settings]) -> Settings:
+    """A LiteLLM-style config: model_list entries, named by model_name in the tiers."""
+    price = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    base = {"api_base": "http://127.0.0.1:9/upstream/v1", "api_key": "sk-test-upstream", **price}
+    model_list = [
+        {"model_name": "fast", "litellm_params": {"model": "openai/cheap-a", **base}},
+        {"model_name": "smart", "litellm_params": {"model": "openai/big-a", **base}},
+    ]
+    tiers = {"low": ["fast"], "medium": ["fast"], "high": ["smart"]}
+    return make_settings(model_list=model_list, tiers=tiers, baseline="smart")
+
+
+async def test_model_list_aliases_are_what_clients_see_and_name(
+    make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
+) -> None:
+    settings = alias_settings(make_settings)
+    assert settings.baseline == "openai/big-a"
+    engine = build_engine(settings)
+    upstream = fake_upstream(respx_mock, {})
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
+        listed = [m["id"] for m in (await client.get("/v1/models")).json()["data"]]
+        one = await client.get("/v1/models/smart")
+        missing = await client.get("/v1/models/smrat")
+        by_alias = await client.post(
+            "/v1/chat/completions",
+            json={"model": "smart", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        by_litellm_name = await client.post(
+            "/v1/chat/completions",
+            json={"model": "openai/cheap-a", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    await engine.aclose()
+    assert listed == ["auto", "auto:low", "auto:medium", "auto:high", "fast", "smart"]
+    assert one.status_code == 200 and one.json()["id"] == "smart"
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "model_not_found"
+    assert "'smart'" in missing.json()["error"]["message"]
+    assert by_alias.status_code == 200, by_alias.text
+    assert by_alias.json()["router"]["source"] == "passthrough"
+    assert json.loads(upstream.calls[0].request.content)["model"] == "big-a"
+    assert by_litellm_name.json()["router"]["model"] == "openai/cheap-a"
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"tiers": {"low": ["fats"], "medium": ["fast"], "high": ["smart"]}},
+         "tiers.low[0]: 'fats' is not a model_name of model_list; known: ['fast', 'smart']"),
+        ({"router_settings": {"routing_strategy": "simple-shuffle"}},
+         "router_settings: LiteLLM proxy settings that judge-router does not use"),
+        ({"model_list": [{"model_name": "fast", "litellm_params": {}}]},
+         "model_list[0]: needs litellm_params.model"),
+        ({"tiers": {"low": [{"model": "openai/x", "model_name": "auto:high"}],
+                    "medium": ["fast"], "high": ["smart"]}},
+         "reserved for routing"),
+    ],
+)  # fmt: skip
+def test_a_litellm_style_config_that_cannot_work_says_how_to_fix_it(
+    tmp_path: Path, change: dict[str, Any], fragment: str
+) -> None:
+    model_list = [
+        {"model_name": "fast", "litellm_params": {"model": "gpt-5-nano"}},
+        {"model_name": "smart", "litellm_params": {"model": "gpt-5.1"}},
+    ]
+    config = {
+        "model_list": model_list,
+        "tiers": {"low": ["fast"], "medium": ["fast"], "high": ["smart"]},
+        **change,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path)
+    assert fragment in str(refused.value)
+
+
+def test_two_models_may_not_share_a_client_name(make_settings: Callable[..., Settings]) -> None:
+    entry = {"model": "openai/other", "model_name": "openai/cheap-a"}
+    data_tiers = {
+        "low": [{"model": "openai/cheap-a"}],
+        "medium": [entry],
+        "high": [{"model": "openai/big-a"}],
+    }
+    with pytest.raises(ValueError, match="the name 'openai/cheap-a' already means"):
+        make_settings(tiers=data_tiers)

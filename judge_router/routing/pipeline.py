@@ -19,7 +19,7 @@ from judge_router.config import Settings
 from judge_router.routing.judges.chain import JudgeChain, Judged
 from judge_router.routing.one_flight import LeaderCancelled, OneFlight
 from judge_router.routing.reading import ConversationReader, Reading
-from judge_router.routing.request import RoutingRequest, explicit_choice
+from judge_router.routing.request import ModelNames, RoutingRequest, explicit_choice
 from judge_router.routing.verdict_store import VerdictStore
 from judge_router.types import Decision, Source, Tier, Verdict
 
@@ -70,9 +70,9 @@ class DecisionPipeline:
             settings.cache.memory_entries,
         )
         self._flights: OneFlight[tuple[Judged, bool]] = OneFlight()
-        self.configured_models = [
-            entry.model for entries in settings.tiers.values() for entry in entries
-        ]
+        self.configured_models = ModelNames.of(
+            (entry.name, entry.model) for entries in settings.tiers.values() for entry in entries
+        )
         self.steps: list[tuple[str, Step]] = [
             ("explicit", self.explicit),
             ("read", self.read),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from judge_router.types import TIER_ORDER, Tier
@@ -37,15 +37,39 @@ class RoutingRequest:
     api_key_id: str | None = None  # which service key asked (its id, never the secret)
 
 
+@dataclass(slots=True)
+class ModelNames:
+    """The configured models by the names clients may use: each one's `model_name` (its alias)
+    if it has one, else its litellm name; the litellm name is accepted too."""
+
+    listed: list[str] = field(default_factory=list)  # as GET /v1/models shows them
+    litellm_model: dict[str, str] = field(default_factory=dict)  # any accepted name -> litellm's
+
+    @classmethod
+    def of(cls, entries: Iterable[tuple[str, str]]) -> ModelNames:
+        """From (client name, litellm name) pairs, in config order."""
+        names = cls()
+        for name, model in entries:
+            if name not in names.litellm_model:
+                names.listed.append(name)
+            names.litellm_model.setdefault(name, model)
+            names.litellm_model.setdefault(model, model)
+        return names
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.litellm_model
+
+
 def model_names(configured: Sequence[str]) -> list[str]:
     """Every `model` value a request may name: auto, auto:TIER, then the configured models."""
     return [AUTO, *(f"{AUTO}:{tier.value}" for tier in TIER_ORDER), *configured]
 
 
 def explicit_choice(
-    request: RoutingRequest, configured: Sequence[str]
+    request: RoutingRequest, configured: ModelNames
 ) -> tuple[Tier | None, str | None]:
-    """(forced tier, passthrough model) from the request; raises UnknownModel or UnknownTier."""
+    """(forced tier, passthrough litellm model) from the request; raises UnknownModel or
+    UnknownTier."""
     model = request.model
     if model is None or model == AUTO:
         return request.tier, None
@@ -57,5 +81,5 @@ def explicit_choice(
             )
         return request.tier or Tier(wanted), None
     if model in configured:
-        return None, model
-    raise UnknownModel(model, model_names(configured))
+        return None, configured.litellm_model[model]
+    raise UnknownModel(model, model_names(configured.listed))

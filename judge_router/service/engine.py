@@ -118,7 +118,7 @@ class Engine:
 
     def model_names(self) -> list[str]:
         """The `model` values the proxy faces accept."""
-        return model_names(self.pipeline.configured_models)
+        return model_names(self.pipeline.configured_models.listed)
 
     def missing_credentials(self) -> dict[str, list[str]]:
         """Model name -> environment variables it needs and lacks, for every configured model."""

@@ -17,14 +17,14 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judge_router.config import Settings
-from judge_router.routing.request import RoutingRequest
+from judge_router.routing.request import RoutingRequest, UnknownModel
 from judge_router.service.engine import Engine, RouteAnswer
 from judge_router.service.factory import build_engine
 from judge_router.serving.access import AccessControl
 from judge_router.serving.answers import completion_body, headers, streaming_response
 from judge_router.serving.bodies import ChatCompletionRequest, RouteRequest
 from judge_router.serving.body_limit import BodySizeLimit
-from judge_router.serving.errors import DeadlinePassed, install_error_handlers
+from judge_router.serving.errors import DeadlinePassed, error_response, install_error_handlers
 from judge_router.serving.health import health
 from judge_router.serving.hot_paths import HotPaths
 from judge_router.serving.json_response import FastJSONResponse as JSONResponse
@@ -58,6 +58,11 @@ def parse_since(since: str | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat()
+
+
+def model_object(name: str) -> dict[str, Any]:
+    """A model in OpenAI's list shape."""
+    return {"id": name, "object": "model", "created": 0, "owned_by": "judge-router"}
 
 
 def caller(request: Request) -> str | None:
@@ -173,14 +178,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.get("/v1/models", responses=READ_ERRORS)
     async def models(engine: EngineDep) -> dict[str, Any]:
-        """The model names /v1/chat/completions accepts."""
-        return {
-            "object": "list",
-            "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": "judge-router"}
-                for name in engine.model_names()
-            ],
-        }
+        """The model names the proxy faces accept: auto, auto:TIER and each configured model."""
+        return {"object": "list", "data": [model_object(name) for name in engine.model_names()]}
+
+    @app.get("/v1/models/{model_id:path}", responses=READ_ERRORS)
+    async def model(model_id: str, engine: EngineDep) -> Response:
+        """One model name (`client.models.retrieve("auto")`); 404 for a name not accepted."""
+        names = engine.model_names()
+        if model_id not in names:
+            return error_response(404, str(UnknownModel(model_id, names)), "model_not_found")
+        return JSONResponse(model_object(model_id))
 
     @app.get("/stats", responses=errors(*COMMON_ERRORS, 400))
     async def stats(engine: EngineDep, since: str | None = None) -> dict[str, Any]:
