@@ -27,6 +27,13 @@ class Tier(StrEnum):
 
 TIER_ORDER: tuple[Tier, ...] = (Tier.LOW, Tier.MEDIUM, Tier.HIGH)
 
+USD_DIGITS = 10  # a ten-billionth of a dollar: below any price per token, above float noise
+
+
+def round_usd(amount: float) -> float:
+    """A USD figure as answers show it: 0.0004868, not 0.00048679999999999996."""
+    return round(amount, USD_DIGITS)
+
 
 class Source(StrEnum):
     """Where a verdict came from."""

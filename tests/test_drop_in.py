@@ -19,7 +19,7 @@ from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 from judge_router.serving.bodies import ChatCompletionRequest
 
-from fakes import fake_upstream
+from fakes import chat_reply, fake_upstream, verdict_reply
 
 # What a client may send for each parameter OpenAI documents that the fakes cannot infer.
 SAMPLE_VALUES: dict[str, Any] = {
@@ -271,3 +271,50 @@ def test_two_models_may_not_share_a_client_name(make_settings: Callable[..., Set
     }
     with pytest.raises(ValueError, match="the name 'openai/cheap-a' already means"):
         make_settings(tiers=data_tiers)
+
+
+async def test_answers_say_why_the_judge_failed(
+    proxy: tuple[httpx.AsyncClient, Settings],
+    respx_mock: respx.MockRouter,
+    judge_route: respx.Route,
+) -> None:
+    client, _ = proxy
+    fake_upstream(respx_mock, {})
+    judge_route.mock(return_value=httpx.Response(500, json={"error": {"message": "down"}}))
+    routed = (await client.post("/route", json={"prompt": "hello there"})).json()
+    body = {"messages": [{"role": "user", "content": "hello again"}]}
+    proxied = (await client.post("/v1/chat/completions", json=body)).json()["router"]
+    for answer in (routed, proxied):
+        assert answer["source"] == "heuristic"
+        assert answer["judge_error"] and "provider_error" in answer["judge_error"], answer
+    judge_route.mock(return_value=verdict_reply(tier="low"))
+    fine = (await client.post("/route", json={"prompt": "a new prompt"})).json()
+    assert fine["source"] == "llm" and fine["judge_error"] is None
+
+
+def decimals(value: float) -> int:
+    text = repr(value)
+    if "e-" in text:
+        mantissa, exponent = text.split("e-")
+        return int(exponent) + len(mantissa.partition(".")[2])
+    return len(text.partition(".")[2])
+
+
+async def test_usd_figures_in_answers_carry_no_float_noise(
+    proxy: tuple[httpx.AsyncClient, Settings],
+    respx_mock: respx.MockRouter,
+    judge_route: respx.Route,
+) -> None:
+    client, _ = proxy
+    # 0.1 and 0.2 of a price: sums like these are where 0.30000000000000004 comes from.
+    fake_upstream(respx_mock, {"mid-a": chat_reply("mid-a", usage=(1, 3))})
+    body = {"model": "auto:medium", "messages": [{"role": "user", "content": "one two three"}]}
+    router = (await client.post("/v1/chat/completions", json=body)).json()["router"]
+    routed = (await client.post("/route", json={"prompt": "x " * 11})).json()
+    stats = (await client.get("/stats")).json()["totals"]
+    figures = [router[k] for k in ("cost_usd", "baseline_cost_usd", "saved_usd")]
+    figures += [routed["estimated_cost_usd"], routed["estimated_baseline_cost_usd"]]
+    figures += [v for k, v in stats.items() if k.endswith("_usd")]
+    assert all(decimals(figure) <= 10 for figure in figures), figures
+    assert repr(1 * 5e-7 + 3 * 2e-6) == "6.5000000000000004e-06"  # the noise, unrounded
+    assert (router["cost_usd"], router["baseline_cost_usd"]) == (6.5e-06, 3.2e-05)

@@ -63,12 +63,21 @@ def wait_for_row(
         time.sleep(0.02)  # polling a condition, bounded by the deadline
 
 
-def sse_events(lines: Iterator[str]) -> list[Any]:
-    events = []
+def sse_events(lines: Iterator[str], named: dict[str, Any] | None = None) -> list[Any]:
+    """The data of the stream's unnamed events; named ones (the router trailer) go to `named`."""
+    events: list[Any] = []
+    name = None
     for line in lines:
-        if line.startswith("data: "):
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
             payload = line.removeprefix("data: ")
-            events.append(payload if payload == "[DONE]" else json.loads(payload))
+            data = payload if payload == "[DONE]" else json.loads(payload)
+            if name is None:
+                events.append(data)
+            elif named is not None:
+                named[name] = data
+            name = None
     return events
 
 
@@ -76,12 +85,13 @@ def test_stream_falls_back_before_the_first_chunk_and_is_priced(live: tuple[str,
     base, engine = live
     body = {"model": "auto:low", "stream": True,
             "messages": [{"role": "user", "content": "one two three four five"}]}  # fmt: skip
+    named: dict[str, Any] = {}
     with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=10) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["x-judge-router-model"] == "openai/cheap-a"
         request_id = response.headers["x-judge-router-request-id"]
-        events = sse_events(response.iter_lines())
+        events = sse_events(response.iter_lines(), named)
     assert events[-1] == "[DONE]"
     chunks = events[:-1]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -93,6 +103,12 @@ def test_stream_falls_back_before_the_first_chunk_and_is_priced(live: tuple[str,
     assert [a["model"] for a in row["attempts"]] == ["openai/fail-500-first", "openai/cheap-a"]
     assert row["completion_tokens"] == 6 and row["usage_estimated"] == 0  # the provider's usage
     assert row["cost_usd"] == pytest.approx(row["prompt_tokens"] * 1e-7 + 6 * 4e-7)
+    # After [DONE], the router trailer: what was decided and what it cost, as the row says.
+    router = named["router"]
+    assert (router["request_id"], router["model"], router["tier"]) == (
+        request_id, "openai/cheap-a", "low")  # fmt: skip
+    for field in ("cost_usd", "baseline_cost_usd", "saved_usd"):
+        assert router[field] == row[field], field
 
 
 def test_stream_usage_chunk_when_the_client_asks(live: tuple[str, Engine]) -> None:

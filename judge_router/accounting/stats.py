@@ -10,6 +10,8 @@ import sqlite3
 from datetime import date, timedelta
 from typing import Any
 
+from judge_router.types import round_usd
+
 # Columns a breakdown may group by (never user text in SQL).
 GROUPINGS = {"tier": "tier", "model": "model", "day": "day"}
 
@@ -58,16 +60,19 @@ def _next_day(day: str) -> str:
 
 
 def _derive(row: dict[str, Any]) -> dict[str, Any]:
-    """Add the ratios; each is None when its denominator is zero rather than a made-up 0."""
+    """Add the savings and ratios, rounded to what they mean; a ratio is None when its denominator
+    is zero rather than a made-up 0."""
     gross = row["baseline_spend_usd"] - row["realised_spend_usd"]
     net = gross - row["judge_spend_usd"]
+    baseline, judge, judged = row["baseline_spend_usd"], row["judge_spend_usd"], row["judged"]
     row["gross_savings_usd"] = gross
     row["net_savings_usd"] = net
-    row["savings_pct"] = (
-        100 * net / row["baseline_spend_usd"] if row["baseline_spend_usd"] else None
-    )
-    row["judge_roi"] = gross / row["judge_spend_usd"] if row["judge_spend_usd"] else None
-    row["cache_hit_rate"] = row["cache_hits"] / row["judged"] if row["judged"] else None
+    for name, value in row.items():
+        if name.endswith("_usd") and isinstance(value, float):
+            row[name] = round_usd(value)
+    row["savings_pct"] = round(100 * net / baseline, 4) if baseline else None
+    row["judge_roi"] = round(gross / judge, 4) if judge else None
+    row["cache_hit_rate"] = round(row["cache_hits"] / judged, 6) if judged else None
     return row
 
 

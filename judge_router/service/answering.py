@@ -66,6 +66,7 @@ class OpenStream:
         self.model = opened.model
         self.attempts = opened.attempts
         self.started = False
+        self.usage: PricedUsage | None = None  # set once the stream has ended and is priced
         self.chunks = relay(self)
         self._abandon = abandon
         self._closed = False
@@ -219,6 +220,7 @@ class Answering:
                     count_tokens("".join(streamed)),
                     estimated=True,
                 )
+            stream.usage = priced
             with anyio.CancelScope(shield=True):  # record and stop the provider even if cancelled
                 await self.record(self.rows.row(decision, started, served(status, priced, error)))
                 await _close(opened)

@@ -19,7 +19,7 @@ from judge_router.service.answering import Answering
 from judge_router.service.direct import AnswerStrategy
 from judge_router.service.ledger_rows import RowBuilder
 from judge_router.service.rate_limits import RateLimiter
-from judge_router.types import Decision, Source, Tier
+from judge_router.types import Decision, Source, Tier, round_usd
 from judge_router.upstream.breaker import Breaker
 from judge_router.upstream.litellm_runtime import missing_credentials
 from judge_router.upstream.prices import Pricer
@@ -40,6 +40,8 @@ class RouteAnswer(BaseModel):
     reason: str
     judge_cost_usd: float
     judge_latency_ms: float
+    # Why the judge did not answer, when judge.on_failure did (e.g. "timeout"); else null.
+    judge_error: str | None = None
     prompt_tokens: int
     estimated_cost_usd: float
     baseline_model: str
@@ -92,12 +94,13 @@ class Engine:
             source=decision.verdict.source,
             cached=row.cached,
             reason=row.reason,
-            judge_cost_usd=row.judge_cost_usd,
+            judge_cost_usd=round_usd(row.judge_cost_usd),
             judge_latency_ms=row.judge_latency_ms,
+            judge_error=decision.verdict.judge_error,
             prompt_tokens=row.prompt_tokens,
-            estimated_cost_usd=row.estimated_cost_usd,
+            estimated_cost_usd=round_usd(row.estimated_cost_usd),
             baseline_model=row.baseline_model,
-            estimated_baseline_cost_usd=row.estimated_baseline_cost_usd,
+            estimated_baseline_cost_usd=round_usd(row.estimated_baseline_cost_usd),
         )
 
     async def record(self, row: LedgerRow) -> None:

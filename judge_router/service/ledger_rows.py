@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.config import Settings
-from judge_router.types import Decision
+from judge_router.types import Decision, round_usd
 from judge_router.upstream.model_chain import Attempt
 from judge_router.upstream.prices import Pricer
 
@@ -51,14 +51,14 @@ class RowBuilder:
         completion_tokens: int,
         estimated: bool = False,
     ) -> PricedUsage:
-        cost = self.pricer.cost(model, prompt_tokens, completion_tokens)
-        baseline = self.pricer.cost(self.baseline, prompt_tokens, completion_tokens)
+        cost = round_usd(self.pricer.cost(model, prompt_tokens, completion_tokens))
+        baseline = round_usd(self.pricer.cost(self.baseline, prompt_tokens, completion_tokens))
         return PricedUsage(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=cost,
             baseline_cost_usd=baseline,
-            saved_usd=baseline - cost - decision.verdict.cost_usd,
+            saved_usd=round_usd(baseline - cost - decision.verdict.cost_usd),
             usage_estimated=estimated,
         )
 
@@ -81,15 +81,15 @@ class RowBuilder:
             reason=verdict.reason,
             judge_model=verdict.judge_model,
             judge_error=verdict.judge_error,
-            judge_cost_usd=verdict.cost_usd,
+            judge_cost_usd=round_usd(verdict.cost_usd),
             judge_latency_ms=round(verdict.latency_ms, 3),
             prompt_tokens=decision.prompt_tokens,
-            estimated_cost_usd=self.pricer.cost(
-                decision.model, decision.prompt_tokens, output_tokens
+            estimated_cost_usd=round_usd(
+                self.pricer.cost(decision.model, decision.prompt_tokens, output_tokens)
             ),
             baseline_model=self.baseline,
-            estimated_baseline_cost_usd=self.pricer.cost(
-                self.baseline, decision.prompt_tokens, output_tokens
+            estimated_baseline_cost_usd=round_usd(
+                self.pricer.cost(self.baseline, decision.prompt_tokens, output_tokens)
             ),
             latency_ms=(time.perf_counter() - started) * 1000,
             metadata=decision.metadata,

@@ -11,7 +11,7 @@ from starlette.types import Send
 from judge_router.service.answering import Answer, OpenStream, StreamBroke
 from judge_router.service.ledger_rows import PricedUsage
 from judge_router.serving.json_response import FastJSONResponse
-from judge_router.types import Decision
+from judge_router.types import Decision, round_usd
 from judge_router.upstream.model_chain import Attempt
 
 
@@ -26,16 +26,18 @@ def router_info(
         "cached": decision.cached,
         "reason": decision.verdict.reason,
         "attempts": [a.public() for a in attempts],
-        "judge_cost_usd": decision.verdict.cost_usd,
+        "judge_cost_usd": round_usd(decision.verdict.cost_usd),
     }
+    if decision.verdict.judge_error:
+        info["judge_error"] = decision.verdict.judge_error
     dropped = sorted({p for a in attempts if a.model == model for p in (a.dropped_params or [])})
     if dropped:
         info["dropped_params"] = dropped
     if usage is not None:
         info.update(
-            cost_usd=usage.cost_usd,
-            baseline_cost_usd=usage.baseline_cost_usd,
-            saved_usd=usage.saved_usd,
+            cost_usd=round_usd(usage.cost_usd),
+            baseline_cost_usd=round_usd(usage.baseline_cost_usd),
+            saved_usd=round_usd(usage.saved_usd),
         )
     return info
 
@@ -59,13 +61,23 @@ def sse(payload: dict[str, Any]) -> bytes:
 
 
 async def sse_events(stream: OpenStream) -> AsyncIterator[bytes]:
-    """The stream as server-sent events; a provider that breaks off is told to the client in-band."""
+    """The stream as server-sent events; a provider that breaks off is told to the client in-band.
+
+    After `data: [DONE]` comes one `event: router` whose data is the `router` object with the
+    costs: OpenAI's SDKs stop reading at `[DONE]`, so only a client that wants it sees it.
+    """
     try:
         async for chunk in stream.chunks:
             yield sse(chunk)
         yield b"data: [DONE]\n\n"
     except StreamBroke as broke:
         yield sse({"error": {"type": "upstream_error", "message": str(broke)}})
+    yield router_trailer(stream)
+
+
+def router_trailer(stream: OpenStream) -> bytes:
+    info = router_info(stream.decision, stream.model, stream.attempts, stream.usage)
+    return b"event: router\n" + sse(info)
 
 
 class ClosingStreamingResponse(StreamingResponse):
