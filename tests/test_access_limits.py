@@ -60,6 +60,20 @@ async def test_keys_are_required_everywhere_but_healthz(
     assert judge_route.call_count == 1  # refused requests never reached the judge
 
 
+async def test_a_key_may_come_as_x_api_key_as_anthropic_clients_send_it(
+    make_settings: Callable[..., Settings], judge_route: respx.Route
+) -> None:
+    async with app_client(make_settings(server={"api_keys": KEYS})) as (client, engine):
+        wrong = await client.post(
+            "/route", json={"prompt": "hi"}, headers={"x-api-key": "wrong-key-0123456789abcdef"}
+        )
+        allowed = await client.post("/route", json={"prompt": "hi"}, headers={"x-api-key": ADMIN_KEY})
+        rows = await engine.ledger.rows()
+    assert wrong.status_code == 401 and "x-api-key" in wrong.json()["error"]["message"]
+    assert allowed.status_code == 200
+    assert [row["api_key_id"] for row in rows] == ["ops"]
+
+
 async def test_admin_paths_need_an_admin_key(
     make_settings: Callable[..., Settings],
 ) -> None:

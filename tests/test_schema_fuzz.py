@@ -75,6 +75,8 @@ def test_request_bodies_are_documented_although_the_endpoints_parse_them(
         ("/route", "RouteRequest"),
         ("/complete", "ChatCompletionRequest"),
         ("/v1/chat/completions", "ChatCompletionRequest"),
+        ("/v1/responses", "ResponsesRequest"),
+        ("/v1/messages", "MessagesRequest"),
     ):
         body = document["paths"][path]["post"]["requestBody"]
         assert body["required"] is True

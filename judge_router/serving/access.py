@@ -1,4 +1,7 @@
-"""Who may call: bearer API keys checked in constant time, admin-only paths, per-key rate limits."""
+"""Who may call: API keys checked in constant time, admin-only paths, per-key rate limits.
+
+A key comes as `Authorization: Bearer KEY` (OpenAI's SDKs) or `x-api-key: KEY` (Anthropic's).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ class AccessControl:
                 scheme, _, rest = value.partition(b" ")
                 if scheme.lower() == b"bearer":
                     token = rest.strip()
+            elif name == b"x-api-key" and not token:
+                token = value.strip()
         found = None
         for secret, key in self.keys:  # compare with every key: timing says nothing about which
             if hmac.compare_digest(secret, token):
@@ -47,8 +52,8 @@ class AccessControl:
             if key is None:
                 response = error_response(
                     401,
-                    "missing or invalid API key: send `Authorization: Bearer <key>` with a key "
-                    "from server.api_keys",
+                    "missing or invalid API key: send `Authorization: Bearer <key>` (or "
+                    "`x-api-key: <key>`) with a key from server.api_keys",
                 )  # fmt: skip
                 await response(scope, receive, send)
                 return

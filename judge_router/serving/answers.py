@@ -84,11 +84,9 @@ class ClosingStreamingResponse(StreamingResponse):
     """Closes the stream however the response ends (a client that left before the first byte
     included), so its row is recorded and the provider's stream stopped at once."""
 
-    def __init__(self, stream: OpenStream):
+    def __init__(self, stream: OpenStream, events: AsyncIterator[bytes]):
         super().__init__(
-            sse_events(stream),
-            media_type="text/event-stream",
-            headers=headers(stream.decision, stream.model),
+            events, media_type="text/event-stream", headers=headers(stream.decision, stream.model)
         )
         self.stream = stream
 
@@ -98,7 +96,3 @@ class ClosingStreamingResponse(StreamingResponse):
         finally:
             await self.body_iterator.aclose()  # type: ignore[attr-defined]
             await self.stream.aclose()
-
-
-def streaming_response(stream: OpenStream) -> ClosingStreamingResponse:
-    return ClosingStreamingResponse(stream)

@@ -21,13 +21,17 @@ from judge_router.routing.request import RoutingRequest, UnknownModel
 from judge_router.service.engine import Engine, RouteAnswer
 from judge_router.service.factory import build_engine
 from judge_router.serving.access import AccessControl
-from judge_router.serving.answers import completion_body, headers, streaming_response
+from judge_router.serving.access_log import AccessLog
+from judge_router.serving.answers import ClosingStreamingResponse, headers
 from judge_router.serving.bodies import ChatCompletionRequest, RouteRequest
 from judge_router.serving.body_limit import BodySizeLimit
+from judge_router.serving.chat_api import ChatDialect
+from judge_router.serving.dialect import Dialect
 from judge_router.serving.errors import DeadlinePassed, error_response, install_error_handlers
 from judge_router.serving.health import health
 from judge_router.serving.hot_paths import HotPaths
 from judge_router.serving.json_response import FastJSONResponse as JSONResponse
+from judge_router.serving.messages_api import MessagesDialect, MessagesRequest
 from judge_router.serving.openapi import (
     COMMON_ERRORS,
     COMPLETION_CONTENT,
@@ -40,6 +44,7 @@ from judge_router.serving.openapi import (
 )
 from judge_router.serving.prometheus import Telemetry
 from judge_router.serving.request_body import documented, read
+from judge_router.serving.responses_api import ResponsesDialect, ResponsesRequest
 from judge_router.types import Decision
 
 log = logging.getLogger(__name__)
@@ -137,44 +142,67 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             answer = await built.route(wanted)
         return JSONResponse(answer.model_dump(mode="json"))
 
-    async def proxied(request: Request, endpoint: str) -> Response:
-        body = await read(request, ChatCompletionRequest)
-        messages = body.message_dicts()
-        check_message_count(len(messages))
-        params = body.provider_params(messages)
+    async def proxied(request: Request, dialect: Dialect) -> Response:
+        form = dialect.chat_form(await read(request, dialect.body))
+        check_message_count(len(form.messages))
         wanted = RoutingRequest(
-            messages, endpoint, body.model, body.tier, body.metadata, caller(request)
+            form.messages, dialect.endpoint, form.model, form.tier, form.metadata, caller(request)
         )
         started = time.perf_counter()
         decision: Decision | None = None
         try:
             async with asyncio.timeout(limits.request_timeout_s):
                 decision = await built.decide(wanted)
-                if body.stream:  # the deadline covers the stream until its first chunk
-                    return streaming_response(await built.answering.stream(decision, params))
-                answer = await built.answering.complete(decision, params)
+                if form.stream:  # the deadline covers the stream until its first chunk
+                    opened = await built.answering.stream(decision, form.params)
+                    return ClosingStreamingResponse(opened, dialect.events(form, opened))
+                answer = await built.answering.complete(decision, form.params)
         except TimeoutError:
             if decision is None:  # still deciding: no decision, so no row (the judge has its own
                 raise  # judge.timeout_s, normally far shorter)
             limit = limits.request_timeout_s
-            await built.answering.timed_out(decision, started, body.stream, limit)
+            await built.answering.timed_out(decision, started, form.stream, limit)
             raise DeadlinePassed(decision.request_id) from None
-        return JSONResponse(completion_body(answer), headers=headers(decision, answer.model))
+        body = dialect.answer(form, answer)
+        return JSONResponse(body, headers=headers(decision, answer.model))
 
     completion_responses = {**COMPLETION_CONTENT, **PROXY_ERRORS}
-    completion_body_doc = documented(ChatCompletionRequest)
-
-    @app.post("/complete", responses=completion_responses, openapi_extra=completion_body_doc)
-    async def complete(request: Request) -> Response:
-        """Route by difficulty, then call the chosen model (with fallbacks); streams when asked."""
-        return await proxied(request, "complete")
+    chat_face, complete_face = ChatDialect("chat"), ChatDialect("complete")
+    responses_face, messages_face = ResponsesDialect(), MessagesDialect()
 
     @app.post(
-        "/v1/chat/completions", responses=completion_responses, openapi_extra=completion_body_doc
+        "/complete",
+        responses=completion_responses,
+        openapi_extra=documented(ChatCompletionRequest),
+    )
+    async def complete(request: Request) -> Response:
+        """Route by difficulty, then call the chosen model (with fallbacks); streams when asked."""
+        return await proxied(request, complete_face)
+
+    @app.post(
+        "/v1/chat/completions",
+        responses=completion_responses,
+        openapi_extra=documented(ChatCompletionRequest),
     )
     async def chat_completions(request: Request) -> Response:
         """OpenAI-compatible: model "auto" routes, "auto:TIER" forces, a configured name passes."""
-        return await proxied(request, "chat")
+        return await proxied(request, chat_face)
+
+    @app.post(
+        "/v1/responses",
+        responses=completion_responses,
+        openapi_extra=documented(ResponsesRequest),
+    )
+    async def responses(request: Request) -> Response:
+        """OpenAI's Responses API, routed like chat completions (no stored state); streams."""
+        return await proxied(request, responses_face)
+
+    @app.post(
+        "/v1/messages", responses=completion_responses, openapi_extra=documented(MessagesRequest)
+    )
+    async def messages(request: Request) -> Response:
+        """Anthropic's Messages API, answered by any provider's models; streams when asked."""
+        return await proxied(request, messages_face)
 
     @app.get("/v1/models", responses=READ_ERRORS)
     async def models(engine: EngineDep) -> dict[str, Any]:
@@ -206,7 +234,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     # Starlette runs the last-added middleware first: access control, then the body limit, then
     # the hot paths (the per-request endpoints, served without FastAPI's routing: see hot_paths).
-    hot = {"/route": route, "/complete": complete, "/v1/chat/completions": chat_completions}
+    hot = {
+        "/route": route,
+        "/complete": complete,
+        "/v1/chat/completions": chat_completions,
+        "/v1/responses": responses,
+        "/v1/messages": messages,
+    }
     app.add_middleware(HotPaths, endpoints=hot, error_handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimit, limit=settings.server.max_body_bytes)
     app.add_middleware(AccessControl, server=settings.server, limiter=built.rate_limiter)
@@ -222,6 +256,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "x-judge-router-model",
             ],
         )
+    app.add_middleware(AccessLog)  # outermost of all: every answer, refusals included, is logged
     return app
 
 

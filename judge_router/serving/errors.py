@@ -17,6 +17,7 @@ from judge_router.routing.request import UnknownModel, UnknownTier
 from judge_router.service.answering import AnswerFailed
 from judge_router.serving.json_response import FastJSONResponse as JSONResponse
 from judge_router.serving.request_body import InvalidBody
+from judge_router.upstream.dialects import UntranslatableRequest
 from judge_router.upstream.model_chain import Attempt
 from judge_router.validation import describe_errors
 
@@ -126,6 +127,10 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(ConversationError)
     async def _bad_conversation(request: Request, exc: ConversationError) -> JSONResponse:
+        return error_response(400, str(exc))
+
+    @app.exception_handler(UntranslatableRequest)
+    async def _untranslatable(request: Request, exc: UntranslatableRequest) -> JSONResponse:
         return error_response(400, str(exc))
 
     @app.exception_handler(UnknownTier)

@@ -1,0 +1,133 @@
+"""The Responses and Anthropic Messages faces through the ASGI app, the provider faked by respx."""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from anthropic.types import message_create_params
+from openai.types.responses import response_create_params
+
+from judge_router.config import Settings
+from judge_router.service.engine import Engine
+from judge_router.service.factory import build_engine
+from judge_router.serving.app import create_app
+from judge_router.serving.messages_api import MessagesRequest
+from judge_router.serving.responses_api import ResponsesRequest
+
+from fakes import chat_reply, fake_upstream, verdict_reply
+
+
+def test_every_documented_parameter_of_both_apis_is_a_field() -> None:
+    responses = set(typing.get_type_hints(response_create_params.ResponseCreateParamsStreaming))
+    messages = set(typing.get_type_hints(message_create_params.MessageCreateParamsStreaming))
+    assert responses - set(ResponsesRequest.model_fields) == set()
+    assert messages - set(MessagesRequest.model_fields) == set()
+
+
+@pytest.fixture
+async def faces(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[tuple[httpx.AsyncClient, Engine]]:
+    settings = make_settings()
+    engine = build_engine(settings)
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
+        yield client, engine
+    await engine.aclose()
+
+
+async def test_a_responses_request_is_routed_priced_and_recorded(
+    faces: tuple[httpx.AsyncClient, Engine],
+    respx_mock: respx.MockRouter,
+    judge_route: respx.Route,
+) -> None:
+    client, engine = faces
+    judge_route.mock(return_value=verdict_reply(tier="low"))
+    upstream = fake_upstream(respx_mock, {"cheap-a": chat_reply("cheap-a", "Bonjour", (12, 3))})
+    body = {
+        "model": "auto",
+        "instructions": "Answer in French.",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "Say hello"}]}],
+        "max_output_tokens": 40,
+        "store": False,
+        "metadata": {"team": "search"},
+    }
+    response = await client.post("/v1/responses", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["object"] == "response" and answer["status"] == "completed"
+    texts = [part["text"] for item in answer["output"] for part in item.get("content", [])]
+    assert texts == ["Bonjour"]
+    assert answer["usage"]["input_tokens"] == 12 and answer["usage"]["output_tokens"] == 3
+    router = answer["router"]
+    assert (router["tier"], router["model"], router["source"]) == ("low", "openai/cheap-a", "llm")
+    sent = json.loads(upstream.calls.last.request.content)
+    assert sent["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert sent["max_tokens"] == 40 or sent.get("max_completion_tokens") == 40
+    (row,) = [r for r in await engine.ledger.rows() if r["request_id"] == router["request_id"]]
+    assert (row["endpoint"], row["status"], row["metadata"]) == ("responses", "ok", {"team": "search"})
+    assert row["cost_usd"] == pytest.approx(12 * 1e-7 + 3 * 4e-7) == router["cost_usd"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("previous_response_id", "resp_123", "send the whole conversation in `input`"),
+        ("conversation", "conv_1", "state the router does not keep"),
+        ("background", True, "answers in-line"),
+        ("api_base", "http://evil.example", "cannot redirect its credentials"),
+    ],
+)
+async def test_responses_features_the_router_cannot_offer_are_refused_saying_why(
+    faces: tuple[httpx.AsyncClient, Engine], field: str, value: Any, fragment: str
+) -> None:
+    client, _ = faces
+    response = await client.post("/v1/responses", json={"input": "hi", field: value})
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]["message"]
+
+
+async def test_an_anthropic_request_is_answered_by_any_providers_model(
+    faces: tuple[httpx.AsyncClient, Engine],
+    respx_mock: respx.MockRouter,
+    judge_route: respx.Route,
+) -> None:
+    client, engine = faces
+    upstream = fake_upstream(respx_mock, {"mid-a": chat_reply("mid-a", "Paris.", (20, 2))})
+    body = {
+        "model": "auto",
+        "max_tokens": 64,
+        "system": "Be terse.",
+        "messages": [{"role": "user", "content": "Capital of France?"}],
+        "stop_sequences": ["\n\n"],
+    }
+    headers = {"anthropic-version": "2023-06-01"}
+    response = await client.post("/v1/messages", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    message = response.json()
+    assert (message["type"], message["role"], message["stop_reason"]) == (
+        "message", "assistant", "end_turn")  # fmt: skip
+    assert message["content"] == [{"type": "text", "text": "Paris."}]
+    assert message["usage"]["input_tokens"] == 20 and message["usage"]["output_tokens"] == 2
+    assert message["router"]["model"] == "openai/mid-a"  # an OpenAI-style model answered
+    sent = json.loads(upstream.calls.last.request.content)
+    assert sent["messages"][0] == {"role": "system", "content": "Be terse."}
+    assert sent["stop"] == ["\n\n"] and sent["max_tokens"] == 64
+    rows = await engine.ledger.rows()
+    assert [r["endpoint"] for r in rows] == ["messages"]
+
+
+async def test_a_messages_body_without_max_tokens_is_a_clear_400(
+    faces: tuple[httpx.AsyncClient, Engine],
+) -> None:
+    client, _ = faces
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    response = await client.post("/v1/messages", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "max_tokens: Field required"
