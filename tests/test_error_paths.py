@@ -55,9 +55,11 @@ async def test_a_stream_that_breaks_midway_says_so_in_band_and_in_the_ledger(
     payloads = [json.loads(e.removeprefix("data: ")) for e in events]
     texts = [p["choices"][0]["delta"].get("content") for p in payloads if "choices" in p]
     assert texts == ["Cache ", "warm, "]
-    assert payloads[-1]["error"]["type"] == "upstream_error"
-    assert "stream broke" in payloads[-1]["error"]["message"]
+    *_, error, trailer = payloads  # the error in-band, then the router trailer
+    assert error["error"]["type"] == "upstream_error"
+    assert "stream broke" in error["error"]["message"]
     assert "data: [DONE]" not in events
+    assert trailer["request_id"] and trailer["cost_usd"] > 0  # what was streamed, priced
     (row,) = await engine.ledger.rows()
     assert row["status"] == "error" and row["error"].startswith("stream broke")
     assert row["usage_estimated"] == 1 and row["completion_tokens"] > 0  # what was streamed, priced

@@ -113,7 +113,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.openapi = without_422(app)  # type: ignore[method-assign]
+    parsed_bodies = [RouteRequest, ChatCompletionRequest, ResponsesRequest, MessagesRequest]
+    app.openapi = without_422(app, parsed_bodies)  # type: ignore[method-assign]
     app.state.engine = built
     app.state.telemetry = telemetry
     install_error_handlers(app, settings)

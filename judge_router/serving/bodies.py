@@ -69,7 +69,8 @@ class ChatCompletionRequest(BaseModel):
     a bad one would hurt the router itself (`n`, token limits).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: `stream: 0` or `"n": "2"` is a client error, as at OpenAI, not something to coerce.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = Field(
         default=None,

@@ -30,7 +30,7 @@ class MessagesRequest(BaseModel):
     """An Anthropic Messages request plus the router's `tier`; `model` may be "auto",
     "auto:TIER" or a configured model name, from any provider."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no coercing, as ChatCompletionRequest
 
     model: str = Field(description='"auto", "auto:TIER" or a configured model name')
     max_tokens: int = Field(ge=1)

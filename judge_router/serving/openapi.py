@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
-from judge_router.serving.bodies import ChatCompletionRequest, RouteRequest
 from judge_router.serving.errors import ERROR_TYPES, ErrorBody
 from judge_router.serving.request_body import component_schemas
 
@@ -24,10 +24,18 @@ PROXY_ERRORS = errors(*COMMON_ERRORS, 400, 415, 502, 504)
 READ_ERRORS = errors(*COMMON_ERRORS)
 COMPLETION_CONTENT: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "chat.completion JSON with a `router` object, or SSE chunks when streaming",
+        "description": "the API's answer (chat.completion, response or message) with a `router` "
+        "object, or server-sent events when streaming",
         "content": {
             "application/json": {"schema": {"type": "object"}},
-            "text/event-stream": {"schema": {"type": "string"}},
+            # One server-sent event: its data, and its name (Responses and Messages events).
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+                    "required": ["data"],
+                }
+            },
         },
     }
 }
@@ -36,8 +44,11 @@ TEXT_CONTENT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """FastAPI documents 422 for invalid bodies; this service answers 400 (as OpenAI does)."""
+def without_422(app: FastAPI, bodies: Sequence[type[BaseModel]]) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents 422 for invalid bodies; this service answers 400 (as OpenAI does).
+
+    `bodies` are the request bodies the endpoints parse themselves (request_body.documented).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -49,7 +60,7 @@ def without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
                     operation.get("responses", {}).pop("422", None)
             # Bodies parsed by request_body.parse are declared by reference; define them here.
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(component_schemas(RouteRequest, ChatCompletionRequest))
+            components.update(component_schemas(*bodies))
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -67,8 +67,8 @@ def parse(raw: bytes, model: type[Body]) -> Body:
             data = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise StarletteHTTPException(400, f"request body is not valid JSON: {exc}") from None
-        try:
-            return model.model_validate(data)
+        try:  # lax here: in Python mode, strict would refuse "low" for a Tier
+            return model.model_validate(data, strict=False)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
     raise InvalidBody(errors)

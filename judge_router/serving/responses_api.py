@@ -31,7 +31,7 @@ class ResponsesRequest(BaseModel):
     """A Responses API request plus the router's `tier`. Every parameter OpenAI documents is
     accepted (tests walk the installed SDK's list); provider settings are refused by name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no coercing, as ChatCompletionRequest
 
     model: str | None = Field(
         default=None, description='"auto", "auto:TIER" or a configured model name'
