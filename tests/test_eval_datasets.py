@@ -11,6 +11,7 @@ import pytest
 
 from judge_router.evaluation.datasets import DatasetError, detect_format, load_dataset
 from judge_router.evaluation.rows import parse_ladder, parse_levels
+from judge_router.evaluation.selection import row_notes
 from judge_router.types import Tier
 
 L, M, H = Tier.LOW, Tier.MEDIUM, Tier.HIGH
@@ -59,9 +60,12 @@ def test_project_jsonl_errors_name_the_line(tmp_path: Path, line: str, message: 
     assert message in str(caught.value)
 
 
-def test_repeated_ids_are_noted(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "d.jsonl", [{"id": 1, "prompt": "x", "tier": "low"}] * 2)
-    assert load_dataset(path).notes == ["1 rows repeat an earlier id"]
+def test_repeated_ids_are_noted_among_the_rows_judged(tmp_path: Path) -> None:
+    records = [{"id": 1, "prompt": "x", "tier": "low"}] * 2 + [{"prompt": "y", "tier": "low"}]
+    data = load_dataset(write_jsonl(tmp_path / "d.jsonl", records))
+    assert data.notes == []  # a property of the rows judged, not of the file
+    assert row_notes(data.rows) == ["1 rows repeat an earlier id"]
+    assert row_notes(data.rows[1:]) == []
 
 
 # -- MATH -----------------------------------------------------------------------------------------
@@ -174,8 +178,9 @@ def test_routerbench_label_is_the_cheapest_correct_rung(tmp_path: Path) -> None:
     assert data.notes == [
         "ladder: low=tiny, medium=mid, high=big",
         "1 rows skipped: a ladder model's score or cost is empty",
-        "1 rows no ladder model answered correctly: labelled high",
     ]
+    assert row_notes(data.rows) == ["1 rows no ladder model answered correctly: labelled high"]
+    assert row_notes(data.rows[:3]) == []  # counted on the rows judged, not the whole file
 
 
 def test_routerbench_ladder_out_of_cost_order_is_noted(tmp_path: Path) -> None:
@@ -183,6 +188,25 @@ def test_routerbench_ladder_out_of_cost_order_is_noted(tmp_path: Path) -> None:
         _routerbench(tmp_path, _bench_rows()), ladder="low=big,medium=mid,high=tiny"
     )
     assert "the ladder is not ordered by mean cost" in data.notes[1]
+
+
+def test_a_ladder_that_repeats_a_model_says_so(tmp_path: Path) -> None:
+    data = load_dataset(
+        _routerbench(tmp_path, _bench_rows()), ladder="low=tiny,medium=big,high=big"
+    )
+    repeated = [note for note in data.notes if "repeats a model" in note]
+    assert repeated == [
+        "the ladder repeats a model: medium and high both use big, so their figures are one "
+        "model's and a row it gets right is labelled medium, never high"
+    ]
+    # cheapest correct stops at medium: only rows no rung answered are labelled high
+    assert [r.tier for r in data.rows if not r.unsolved] == [L, M, M, L]
+    same = load_dataset(_routerbench(tmp_path, _bench_rows()), ladder="low=big,medium=big,high=big")
+    assert any(
+        "every tier uses big" in note and "never medium or high" in note for note in same.notes
+    )
+    distinct = load_dataset(_routerbench(tmp_path, _bench_rows()), ladder=LADDER)
+    assert not any("repeats a model" in note for note in distinct.notes)
 
 
 def test_routerbench_unknown_models_list_what_the_file_has(tmp_path: Path) -> None:

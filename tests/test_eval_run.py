@@ -11,10 +11,13 @@ import pytest
 from judge_router.config import Settings
 from judge_router.evaluation.report import build_report, row_records
 from judge_router.evaluation.rows import Dataset, EvalRow
-from judge_router.evaluation.run import evaluate
+from judge_router.evaluation.run import called_the_judge, evaluate
+from judge_router.routing.judges.base import JudgeError
 from judge_router.routing.request import RoutingRequest
 from judge_router.service.factory import build_engine
 from judge_router.types import Decision, Source, Tier, Verdict
+
+from fakes import JUDGE_PRICE, FakeJudge
 
 
 def _rows(n: int) -> list[EvalRow]:
@@ -95,3 +98,60 @@ async def test_real_router_marks_unusable_messages_as_a_row_error(
         await engine.aclose()
     assert bad_result.error is not None and "messages[0].role is 'wizard'" in bad_result.error
     assert good_result.source == "heuristic" and good_result.prompt_tokens
+
+
+async def test_judge_calls_are_the_calls_the_judge_received(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A row error, a cache hit and rows skipped by an open breaker are not calls; failures are."""
+    fake = FakeJudge(Tier.LOW, JudgeError("timeout", "slow"), JudgeError("provider_error", "500"))
+    settings = make_settings(judge={"circuit_breaker": {"failures": 2}})
+    engine = build_engine(settings, judges=[fake])
+
+    def row(prompt: str, role: str = "user") -> EvalRow:
+        return EvalRow(id=prompt, messages=[{"role": role, "content": prompt}], tier=Tier.LOW)
+
+    rows = [row("bad", role="wizard"), row("p1"), row("p1"), row("p2"), row("p3")]
+    rows += [row("p4"), row("p5")]  # the breaker is open after p2 and p3 failed in a row
+    try:
+        results = await evaluate(rows, engine.decide, concurrency=1)
+    finally:
+        await engine.aclose()
+    assert len(fake.seen) == 3  # p1, p2, p3
+    assert [r.called_judge for r in results] == [False, True, False, True, True, False, False]
+    assert results[2].cached and results[5].judge_error.startswith("circuit_open")  # type: ignore[union-attr]
+    ops = build_report(Dataset(Path("d.jsonl"), "jsonl", rows), results, "fake", 1.0)["operations"]
+    assert (ops["judge_calls"], ops["cache_hits"], ops["judge_failures"]) == (3, 1, 4)
+    assert ops["latency_ms"]["p50"] is not None  # over the three calls only
+
+
+async def test_heuristic_answers_and_missing_credentials_are_not_calls(
+    make_settings: Callable[..., Settings],
+) -> None:
+    unset_key = {"api_key": "os.environ/JUDGE_ROUTER_TEST_UNSET_KEY", **JUDGE_PRICE}
+    for judge in ({"model": "heuristic"}, {"litellm_params": unset_key}):
+        engine = build_engine(make_settings(judge=judge))
+        try:
+            results = await evaluate(_rows(4), engine.decide)
+        finally:
+            await engine.aclose()
+        assert all(r.judged and not r.called_judge for r in results), judge
+        ops = build_report(Dataset(Path("d"), "jsonl", _rows(4)), results, "j", 1.0)["operations"]
+        assert ops["judge_calls"] == 0 and ops["latency_ms"] == {"p50": None, "p95": None}
+
+
+def test_called_the_judge_reads_the_decision() -> None:
+    def decision(source: Source, cached: bool = False, error: str | None = None) -> Decision:
+        verdict = Verdict(tier=Tier.LOW, reason="r", source=source, judge_error=error)
+        return Decision(
+            request_id="x", prompt_hash="h", verdict=verdict, cached=cached, models=["m"],
+            prompt_tokens=1,
+        )  # fmt: skip
+
+    assert called_the_judge(decision(Source.LLM))
+    assert called_the_judge(decision(Source.FALLBACK, error="timeout: 2 s"))  # made, then failed
+    assert not called_the_judge(decision(Source.CACHE, cached=True))
+    assert not called_the_judge(decision(Source.HEURISTIC))
+    assert not called_the_judge(decision(Source.HEURISTIC, error="no credentials: KEY not set"))
+    assert not called_the_judge(decision(Source.FALLBACK, error="circuit_open: cooling down"))
+    assert not called_the_judge(decision(Source.FORCED))

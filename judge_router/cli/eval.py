@@ -19,7 +19,9 @@ from judge_router.evaluation.datasets import (
     EvalRow,
     load_dataset,
 )
+from judge_router.evaluation.outputs import same_file, unwritable_reason
 from judge_router.evaluation.run import RowResult, evaluate
+from judge_router.evaluation.selection import random_seed, select_rows
 
 MEMORY_LEDGER = Path(":memory:")  # sqlite3's in-memory database
 
@@ -40,6 +42,36 @@ def eval_settings(settings: Settings, judge: str | None, no_cache: bool) -> Sett
     if no_cache:
         update["cache"] = settings.cache.model_copy(update={"enabled": False})
     return settings.model_copy(update=update)
+
+
+def check_outputs(dataset: Path, json_path: str | None, out_path: Path | None) -> None:
+    """Refuse, before a single judge call, files the run could not write at its end."""
+    outputs = {
+        "--json": Path(json_path) if json_path not in (None, "-") else None,
+        "--out": out_path,
+    }
+    named = {option: path for option, path in outputs.items() if path is not None}
+    for option, path in named.items():
+        if same_file(path, dataset):
+            raise click.BadParameter(f"{path} is the data set itself", param_hint=f"'{option}'")
+        reason = unwritable_reason(path)
+        if reason is not None:
+            raise click.BadParameter(reason, param_hint=f"'{option}'")
+    if len(named) == 2 and same_file(named["--json"], named["--out"]):
+        raise click.UsageError("--json and --out name the same file; give each its own")
+
+
+def sample_seed(limit: int | None, sample: int | None, seed: int | None) -> int | None:
+    """The seed --sample draws with (a fresh one, reported, when none is given); None without it."""
+    if sample is not None and limit is not None:
+        raise click.UsageError(
+            "--limit (the first N rows) and --sample (N random rows) both choose rows; give one"
+        )
+    if seed is not None and sample is None:
+        raise click.UsageError("--seed only applies to --sample")
+    if sample is None:
+        return None
+    return random_seed() if seed is None else seed
 
 
 def _run(
@@ -107,7 +139,24 @@ def _run(
     help="Rows judged at once.",
 )
 @click.option(
-    "--limit", metavar="N", type=click.IntRange(min=1), help="Judge only the first N rows."
+    "--limit",
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Judge only the file's first N rows (a quick check: a sorted file's first rows are "
+    "often one tier).",
+)
+@click.option(
+    "--sample",
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Judge N rows drawn at random, kept in file order; not with --limit.",
+)
+@click.option(
+    "--seed",
+    metavar="S",
+    type=int,
+    help="Seed for --sample: the same seed draws the same rows (default: a fresh one, shown in "
+    "the report's notes).",
 )
 @click.option(
     "--json",
@@ -149,6 +198,8 @@ def eval_command(
     judge: str | None,
     concurrency: int,
     limit: int | None,
+    sample: int | None,
+    seed: int | None,
     json_path: str | None,
     out_path: Path | None,
     no_cache: bool,
@@ -161,14 +212,16 @@ def eval_command(
     from judge_router.evaluation.tables import render
 
     logging.basicConfig(level=logging.ERROR)  # per-row judge failures are counted in the report
+    seed = sample_seed(limit, sample, seed)
+    check_outputs(dataset, json_path, out_path)
     try:
         settings = eval_settings(load_settings(config_path), judge, no_cache)
         data = load_dataset(dataset, fmt, levels, ladder)
     except (ConfigError, DatasetError) as exc:
         raise click.ClickException(str(exc)) from None
-    rows = data.rows[:limit] if limit else data.rows
-    results, wall_s = _run(settings, rows, concurrency)
-    report = build_report(data, results, settings.judge.model, wall_s)
+    selection = select_rows(data.rows, limit, sample, seed)
+    results, wall_s = _run(settings, selection.rows, concurrency)
+    report = build_report(data, results, settings.judge.model, wall_s, selection)
     if json_path == "-":
         click.echo(json.dumps(report, indent=2))
     else:

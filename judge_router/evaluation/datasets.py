@@ -75,9 +75,7 @@ def load_project_jsonl(path: Path) -> Dataset:
                 category=str(category) if category is not None else None,
             )
         )
-    repeated = len(rows) - len({row.id for row in rows})
-    notes = [f"{repeated} rows repeat an earlier id"] if repeated else []
-    return Dataset(path, "jsonl", rows, notes)
+    return Dataset(path, "jsonl", rows)  # repeated ids are noted among the rows judged
 
 
 def _math_level(value: Any) -> int | None:
@@ -166,7 +164,7 @@ def load_routerbench(path: Path, ladder: dict[Tier, str] | None) -> Dataset:
             f"low=MODEL,medium=MODEL,high=MODEL with models from this file "
             f"(mean cost per call): {listed}"
         )
-    rows, skipped, unsolved = [], 0, 0
+    rows, skipped = [], 0
     for number, record in enumerate(records, 2):  # line 1 is the header
         where = f"{path}:{number}"
         outcomes = {}
@@ -180,7 +178,6 @@ def load_routerbench(path: Path, ladder: dict[Tier, str] | None) -> Dataset:
             skipped += 1
             continue
         label = cheapest_correct(outcomes)
-        unsolved += label is None
         rows.append(
             EvalRow(
                 id=record.get("sample_id") or f"line-{number}",
@@ -197,11 +194,27 @@ def load_routerbench(path: Path, ladder: dict[Tier, str] | None) -> Dataset:
         notes.append(
             "the ladder is not ordered by mean cost: 'cheapest correct' follows the ladder"
         )
+    notes.extend(repeated_rungs(chosen))
     if skipped:
         notes.append(f"{skipped} rows skipped: a ladder model's score or cost is empty")
-    if unsolved:
-        notes.append(f"{unsolved} rows no ladder model answered correctly: labelled high")
+    # Rows no rung answered are counted among the rows judged (selection.row_notes), not here.
     return Dataset(path, "routerbench", rows, notes, chosen)
+
+
+def repeated_rungs(ladder: dict[Tier, str]) -> list[str]:
+    """A note per model the ladder names for more than one tier: those tiers' figures are one
+    model's, and 'cheapest correct' always stops at the lowest of them."""
+    notes = []
+    for model in dict.fromkeys(ladder.values()):
+        tiers = [tier.value for tier in TIER_ORDER if ladder[tier] == model]
+        if len(tiers) < 2:
+            continue
+        shared = f"{tiers[0]} and {tiers[1]} both use" if len(tiers) == 2 else "every tier uses"
+        notes.append(
+            f"the ladder repeats a model: {shared} {model}, so their figures are one model's "
+            f"and a row it gets right is labelled {tiers[0]}, never {' or '.join(tiers[1:])}"
+        )
+    return notes
 
 
 def _mean_cost(records: list[dict[str, str]], model: str) -> float:

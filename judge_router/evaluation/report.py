@@ -20,6 +20,7 @@ from judge_router.evaluation.scores import (
     routed_run,
     tercile_thresholds,
 )
+from judge_router.evaluation.selection import Selection, row_notes
 from judge_router.types import TIER_ORDER, Tier
 
 CSV_FIELDS = (
@@ -54,7 +55,7 @@ def _verdict_metrics(truth: list[Tier], predicted: list[Tier]) -> dict[str, Any]
 
 def _operations(results: Sequence[RowResult], wall_s: float) -> dict[str, Any]:
     judged = [r for r in results if r.judged]
-    calls = [r for r in judged if not r.cached]
+    calls = [r for r in judged if r.called_judge]
     failures = [r for r in judged if r.judge_error]
     return {
         "judge_spend_usd": sum(r.cost_usd for r in judged),
@@ -95,20 +96,38 @@ def _routing_quality(
     }
 
 
-def build_report(
-    dataset: Dataset, results: Sequence[RowResult], judge_model: str, wall_s: float
+def _dataset_section(
+    dataset: Dataset, results: Sequence[RowResult], selection: Selection | None
 ) -> dict[str, Any]:
-    """The whole report as plain data (what --json writes). Every figure uses the judged rows only."""
+    """The rows this run judged, out of the file's; notes about rows count the judged ones."""
+    rows = [r.row for r in results]
+    chosen = selection.note() if selection else None
+    return {
+        "path": str(dataset.path),
+        "format": dataset.format,
+        "rows": len(results),
+        "usable_rows_in_file": len(dataset.rows),
+        "selection": selection.as_dict() if selection else None,
+        "labels": {t.value: sum(1 for row in rows if row.tier is t) for t in TIER_ORDER},
+        "notes": [*filter(None, [chosen]), *dataset.notes, *row_notes(rows)],
+        "ladder": {t.value: m for t, m in dataset.ladder.items()} if dataset.ladder else None,
+    }
+
+
+def build_report(
+    dataset: Dataset,
+    results: Sequence[RowResult],
+    judge_model: str,
+    wall_s: float,
+    selection: Selection | None = None,
+) -> dict[str, Any]:
+    """The whole report as plain data (what --json writes). Every figure uses the judged rows only.
+
+    `results` are the rows `selection` chose from `dataset` (every row when it is None).
+    """
     judged = [r for r in results if r.judged]
     report: dict[str, Any] = {
-        "dataset": {
-            "path": str(dataset.path),
-            "format": dataset.format,
-            "rows": len(results),
-            "labels": {t.value: sum(1 for r in results if r.row.tier is t) for t in TIER_ORDER},
-            "notes": dataset.notes,
-            "ladder": {t.value: m for t, m in dataset.ladder.items()} if dataset.ladder else None,
-        },
+        "dataset": _dataset_section(dataset, results, selection),
         "judge": judge_model,
         "judged_rows": len(judged),
         "row_errors": [{"id": r.row.id, "error": r.error} for r in results if r.error],

@@ -8,9 +8,13 @@ from dataclasses import dataclass
 
 from judge_router.evaluation.rows import EvalRow
 from judge_router.routing.request import RoutingRequest
-from judge_router.types import Decision, Tier
+from judge_router.types import Decision, Source, Tier
 
 Decide = Callable[[RoutingRequest], Awaitable[Decision]]
+
+# Failure kinds of verdicts on which the judge chain never asked the judge: it had no credentials,
+# or its circuit breaker was open (see routing/judges/chain.py). Every other kind is a call that failed.
+NOT_ASKED = frozenset({"no credentials", "circuit_open"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +32,28 @@ class RowResult:
     latency_ms: float = 0.0  # the judge's own latency; 0 for cached verdicts
     judge_error: str | None = None
     error: str | None = None
+    called_judge: bool = False  # a call went to the judge model (answered or failed)
 
     @property
     def judged(self) -> bool:
         return self.verdict is not None
+
+
+def called_the_judge(decision: Decision) -> bool:
+    """Whether deciding made a call to the judge model. A cache hit (a verdict another row's call
+    is sharing included) and the heuristic judge's answer are not calls; a call that failed, leaving
+    the answer to judge.on_failure, is one: it was made, and may have been paid for.
+
+    One case reads as a call that was not: a row that shared another row's *failed* call, which is
+    only possible when two rows with the same prompt are judged at once and the judge fails.
+    """
+    verdict = decision.verdict
+    if decision.cached or verdict.source in (Source.FORCED, Source.PASSTHROUGH):
+        return False
+    if verdict.source is Source.LLM:
+        return True
+    kind = (verdict.judge_error or "").split(":")[0]
+    return bool(kind) and kind not in NOT_ASKED
 
 
 async def judge_row(row: EvalRow, decide: Decide) -> RowResult:
@@ -50,6 +72,7 @@ async def judge_row(row: EvalRow, decide: Decide) -> RowResult:
         cost_usd=verdict.cost_usd,
         latency_ms=verdict.latency_ms,
         judge_error=verdict.judge_error,
+        called_judge=called_the_judge(decision),
     )
 
 

@@ -1,11 +1,13 @@
-"""The `judge-router eval` report as rich tables: verdicts, per-tier scores, operations, routing."""
+"""The `judge-router eval` report as tables: verdicts, per-tier scores, operations, routing."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
+
+from judge_router.evaluation.layout import Grid, show, wrapped
 
 RUN_LABELS = {
     "judge": "judge",
@@ -15,6 +17,8 @@ RUN_LABELS = {
     "always_strongest": "always strongest",
     "oracle": "oracle",
 }
+TIERS = ("low", "medium", "high")
+ERROR_CHARS_SHOWN = 80  # of the first row error; the JSON report has every error in full
 
 
 def _pct(value: float | None) -> str:
@@ -29,31 +33,38 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} ms"
 
 
-TIERS = ("low", "medium", "high")
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render(report: dict[str, Any]) -> None:
-    """The report as rich tables on stdout."""
-    console = Console()
+def render(report: dict[str, Any], console: Console | None = None) -> None:
+    """The report as tables on `console` (stdout), each laid out for the console's width."""
+    console = console or Console()
     data = report["dataset"]
     labels = data["labels"]
     console.print(
-        f"[bold]{data['path']}[/] ({data['format']}): {data['rows']} rows, labels "
-        f"low {labels['low']} / medium {labels['medium']} / high {labels['high']}; "
-        f"judge [bold]{report['judge']}[/]"
+        Text.assemble(
+            (data["path"], "bold"),  # Text, not markup: a path may hold brackets
+            f" ({data['format']}): {data['rows']} rows, labels low {labels['low']} / "
+            f"medium {labels['medium']} / high {labels['high']}; judge ",
+            (report["judge"], "bold"),
+        )
     )
     for note in data["notes"]:
-        console.print(f"  [dim]{note}[/]")
+        for line in wrapped(note, console.width, "  "):
+            console.print(Text(line, style="dim"))
+    grids = []
     if report["verdicts"] is not None:
-        console.print(_verdicts_table(report))
-        console.print(_per_tier_table(report["verdicts"]["judge"]))
-        console.print(_confusion_table(report["verdicts"]["judge"]))
-    console.print(_operations_table(report))
+        judge = report["verdicts"]["judge"]
+        grids += [_verdicts_grid(report), _per_tier_grid(judge), _confusion_grid(judge)]
+    grids.append(_operations_grid(report))
     if report["routing_quality"] is not None:
-        console.print(_routing_table(report["routing_quality"], data["ladder"]))
+        grids.append(_routing_grid(report["routing_quality"], data["ladder"]))
+    for grid in grids:
+        show(console, grid)
 
 
-def _verdicts_table(report: dict[str, Any]) -> Table:
+def _verdicts_grid(report: dict[str, Any]) -> Grid:
     verdicts = report["verdicts"]
     cuts = verdicts["length_only"]["thresholds_tokens"]
     names = {
@@ -63,29 +74,29 @@ def _verdicts_table(report: dict[str, Any]) -> Table:
         "always_medium": "always medium",
         "always_high": "always high",
     }
-    table = Table(title=f"Verdicts against labels ({report['judged_rows']} judged rows)")
-    for column in ("predictor", "accuracy", "macro-F1", "under-routed", "over-routed"):
-        table.add_column(column, justify="left" if column == "predictor" else "right")
-    table.add_column("verdicts low/med/high", justify="right")
-    for key, name in names.items():
-        m = verdicts[key]
-        table.add_row(
-            name,
-            _pct(m["accuracy"]),
-            f"{m['macro_f1']:.3f}",
-            _pct(m["under_routing"]),
-            _pct(m["over_routing"]),
-            "/".join(str(m["per_tier"][tier]["predicted"]) for tier in TIERS),
-        )
-    return table
+    rows = [_verdict_row(name, verdicts[key]) for key, name in names.items()]
+    columns = ("predictor", "accuracy", "macro-F1", "under-routed", "over-routed")
+    return Grid(
+        f"Verdicts against labels ({report['judged_rows']} judged rows)",
+        (*columns, "verdicts low/med/high"),
+        rows,
+    )
 
 
-def _per_tier_table(judge: dict[str, Any]) -> Table:
-    table = Table(title="Judge per tier")
-    for column in ("tier", "precision", "recall", "F1", "labelled", "given"):
-        table.add_column(column, justify="left" if column == "tier" else "right")
-    for tier, s in judge["per_tier"].items():
-        table.add_row(
+def _verdict_row(name: str, m: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        name,
+        _pct(m["accuracy"]),
+        f"{m['macro_f1']:.3f}",
+        _pct(m["under_routing"]),
+        _pct(m["over_routing"]),
+        "/".join(str(m["per_tier"][tier]["predicted"]) for tier in TIERS),
+    )
+
+
+def _per_tier_grid(judge: dict[str, Any]) -> Grid:
+    rows = [
+        (
             tier,
             _pct(s["precision"]),
             _pct(s["recall"]),
@@ -93,29 +104,27 @@ def _per_tier_table(judge: dict[str, Any]) -> Table:
             str(s["support"]),
             str(s["predicted"]),
         )
-    return table
+        for tier, s in judge["per_tier"].items()
+    ]
+    return Grid("Judge per tier", ("tier", "precision", "recall", "F1", "labelled", "given"), rows)
 
 
-def _confusion_table(judge: dict[str, Any]) -> Table:
-    table = Table(title="Judge confusion")
-    table.add_column("label \\ verdict")
-    for tier in TIERS:
-        table.add_column(tier, justify="right")
-    for tier, counts in zip(TIERS, judge["confusion"], strict=True):
-        table.add_row(tier, *(str(c) for c in counts))
-    return table
+def _confusion_grid(judge: dict[str, Any]) -> Grid:
+    rows = [
+        (tier, *(str(c) for c in counts))
+        for tier, counts in zip(TIERS, judge["confusion"], strict=True)
+    ]
+    return Grid("Judge confusion", ("label \\ verdict", *TIERS), rows, heading="labelled {}, given")
 
 
-def _operations_table(report: dict[str, Any]) -> Table:
+def _operations_grid(report: dict[str, Any]) -> Grid:
     ops = report["operations"]
     errors = report["row_errors"]
-    table = Table(title="Judge operations", show_header=False)
-    table.add_column("figure", style="bold")
-    table.add_column("value")
     kinds = ", ".join(f"{k} {n}" for k, n in ops["failure_kinds"].items())
     not_judged = str(len(errors))
     if errors:
-        not_judged += f" (first: {errors[0]['id']}: {errors[0]['error']})"
+        first = _shortened(f"{errors[0]['id']}: {errors[0]['error']}", ERROR_CHARS_SHOWN)
+        not_judged += f" (first: {first})"
     failures = str(ops["judge_failures"])
     if kinds:
         failures += f" ({kinds}; answered by judge.on_failure)"
@@ -130,19 +139,14 @@ def _operations_table(report: dict[str, Any]) -> Table:
         ("judge latency p50 / p95", f"{_ms(latency['p50'])} / {_ms(latency['p95'])}"),
         ("wall time", f"{ops['wall_s']:.2f} s"),
     ]
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
+    return Grid("Judge operations", ("figure", "value"), rows, show_header=False, numbers=False)
 
 
-def _routing_table(quality: dict[str, Any], ladder: dict[str, str] | None) -> Table:
+def _routing_grid(quality: dict[str, Any], ladder: dict[str, str] | None) -> Grid:
     rungs = " < ".join(ladder.values()) if ladder else "the ladder"
-    table = Table(title=f"Routing quality on {quality['rows']} rows ({rungs})")
     columns = ("run", "quality", "cost/query", "cost vs strongest", "quality kept", "PGR")
-    for column in columns + ("strong calls", "cost vs mix at equal quality"):
-        table.add_column(column, justify="left" if column == "run" else "right")
-    for key, run in quality["runs"].items():
-        table.add_row(
+    rows = [
+        (
             RUN_LABELS[key],
             _pct(run["quality"]),
             _usd(run["cost_per_query_usd"]),
@@ -152,4 +156,10 @@ def _routing_table(quality: dict[str, Any], ladder: dict[str, str] | None) -> Ta
             _pct(run["strong_calls"]),
             _pct(run["cost_share_at_equal_quality"]),
         )
-    return table
+        for key, run in quality["runs"].items()
+    ]
+    return Grid(
+        f"Routing quality on {quality['rows']} rows ({rungs})",
+        (*columns, "strong calls", "cost vs mix at equal quality"),
+        rows,
+    )
