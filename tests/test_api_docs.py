@@ -1,0 +1,88 @@
+"""docs/api.md's field tables against real answers: nothing documented is missing, nothing present
+is undocumented."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import respx
+
+from judge_router.config import Settings
+from judge_router.service.factory import build_engine
+from judge_router.serving.app import create_app
+
+from fakes import fake_upstream
+
+API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+# Objects whose keys are data (model names, sources), not fields: documented as one field.
+MAPS = {"open_circuits.judge", "open_circuits.models", "verdicts_by_source"}
+
+
+def documented(table: str) -> set[str]:
+    """The field names in the first column of the table after `<!-- fields: TABLE -->`."""
+    text = API_DOC.read_text(encoding="utf-8")
+    start = text.index(f"<!-- fields: {table} -->")
+    rows = []
+    for line in text[start:].splitlines()[1:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    names = {m.group(1) for row in rows[2:] if (m := re.match(r"\| `([^`]+)` \|", row))}
+    assert len(names) == len(rows) - 2, f"a row of the {table} table names no field"
+    return names
+
+
+def fields(value: Any, prefix: str = "") -> set[str]:
+    """Every field path of a JSON answer: `a`, `a.b`, and `items[].c` for lists of objects."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            path = f"{prefix}{key}"
+            found.add(path)
+            if path not in MAPS:
+                found |= fields(inner, f"{path}.")
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        found |= fields(value[0], f"{prefix.rstrip('.')}[].")
+    return found
+
+
+async def answers(settings: Settings, respx_mock: respx.MockRouter) -> dict[str, Any]:
+    engine = build_engine(settings)
+    fake_upstream(respx_mock, {})
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
+        routed = (await client.post("/route", json={"prompt": "hello"})).json()
+        # The judge fails (judge_error) and `moderation` is a parameter the model does not take.
+        body = {"messages": [{"role": "user", "content": "hi"}], "moderation": {"model": "m"}}
+        proxied = (await client.post("/v1/chat/completions", json=body)).json()
+        stats = (await client.get("/stats")).json()
+        health = (await client.get("/healthz")).json()
+    await engine.aclose()
+    return {"route": routed, "router": proxied["router"], "stats": stats, "healthz": health}
+
+
+async def test_every_answer_field_is_documented_and_every_documented_one_exists(
+    make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post("http://127.0.0.1:9/judge/v1/chat/completions").mock(
+        return_value=httpx.Response(500, json={"error": {"message": "judge down"}})
+    )
+    got = await answers(make_settings(), respx_mock)
+    assert "judge_error" in got["router"] and "dropped_params" in got["router"]
+    for table in ("route", "router", "healthz"):
+        assert fields(got[table]) == documented(table), table
+    stats = got["stats"]
+    assert set(stats) == documented("stats")
+    group = documented("stats-group")
+    assert set(stats["totals"]) == group
+    for breakdown, key in (("by_tier", "tier"), ("by_model", "model"), ("by_day", "day")):
+        assert set(stats[breakdown][0]) == group | {key}, breakdown
+
+
+def test_the_table_reader_sees_every_row() -> None:
+    assert {"request_id", "judge_error", "estimated_baseline_cost_usd"} <= documented("route")
+    assert {"attempts[].model", "attempts[].error"} <= documented("router")
