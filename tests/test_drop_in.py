@@ -18,6 +18,7 @@ from judge_router.config import ConfigError, Settings, load_settings
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 from judge_router.serving.bodies import ChatCompletionRequest
+from judge_router.types import Tier
 
 from fakes import chat_reply, fake_upstream, verdict_reply
 
@@ -318,3 +319,12 @@ async def test_usd_figures_in_answers_carry_no_float_noise(
     assert all(decimals(figure) <= 10 for figure in figures), figures
     assert repr(1 * 5e-7 + 3 * 2e-6) == "6.5000000000000004e-06"  # the noise, unrounded
     assert (router["cost_usd"], router["baseline_cost_usd"]) == (6.5e-06, 3.2e-05)
+
+
+def test_the_shipped_litellm_style_example_loads_with_its_aliases() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "litellm-style.yaml"
+    settings = load_settings(example)
+    assert [entry.name for entry in settings.tiers[Tier.HIGH]] == ["smart", "smart-backup"]
+    assert settings.tiers[Tier.HIGH][0].model == "gpt-5.1" == settings.baseline
+    assert settings.judge.model == "gpt-5-nano"
+    assert settings.judge.litellm_params.env_references == {"api_key": "OPENAI_API_KEY"}
