@@ -618,7 +618,9 @@ def upstream_check(status: int, body: bytes, index: int) -> str | None:
 def stream_check(status: int, body: bytes, index: int) -> str | None:
     if status != 200:
         return f"HTTP {status}: {body[:200]!r}"
-    return None if body.endswith(b"data: [DONE]\n\n") else f"stream ended {body[-80:]!r}"
+    # The router's stream ends with its `event: router` trailer after [DONE]; the provider's at it.
+    ended = body.endswith(b"data: [DONE]\n\n") or b"data: [DONE]\n\nevent: router\n" in body
+    return None if ended else f"stream ended {body[-80:]!r}"
 
 
 def router_check(source: str, tiers: Sequence[str]) -> Check:
