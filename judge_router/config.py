@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from judge_router.config_models import expand_model_names
 from judge_router.config_sections import (
@@ -44,6 +52,8 @@ __all__ = [
 ]
 
 CONFIG_ENV_VAR = "JUDGE_ROUTER_CONFIG"
+ENV_PREFIX = "JUDGE_ROUTER_"
+ENV_NESTING = "__"
 
 
 class ConfigError(ValueError):
@@ -54,7 +64,7 @@ class Settings(BaseSettings):
     """Everything the service needs, validated once at startup and handed down."""
 
     model_config = SettingsConfigDict(
-        env_prefix="JUDGE_ROUTER_", env_nested_delimiter="__", extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTING, extra="forbid"
     )
 
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
@@ -179,6 +189,66 @@ def load_settings(path: str | Path | None = None) -> Settings:
         data = loaded
     try:
         return Settings(**data)
+    except SettingsError as exc:  # a variable whose value must be JSON (a section, a list) is not
+        raise ConfigError(_unparsable_override(str(exc))) from None
     except ValidationError as exc:
-        lines = "\n".join(f"  {line}" for line in describe_errors(exc.errors()))
-        raise ConfigError(f"invalid configuration ({source}):\n{lines}") from None
+        raise ConfigError(_describe_invalid(exc, source)) from None
+
+
+def _environment() -> dict[str, str]:
+    """JUDGE_ROUTER_* variables by upper-cased name (pydantic-settings matches them in any case)."""
+    return {name.upper(): name for name in os.environ if name.upper().startswith(ENV_PREFIX)}
+
+
+def _override_for(loc: Sequence[int | str], env: dict[str, str]) -> str | None:
+    """The environment variable that set the value at `loc`, if one did (it wins over the file)."""
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + ENV_NESTING.join(str(part) for part in loc[:depth]).upper()
+        if name not in env:
+            continue
+        if depth == len(loc):
+            return env[name]
+        try:  # a whole section in one variable, as JSON: did it carry this key?
+            value: Any = json.loads(os.environ[env[name]])
+            for part in loc[depth:]:
+                value = value[part]
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue
+        return env[name]
+    return None
+
+
+def _describe_invalid(exc: ValidationError, source: str) -> str:
+    env = _environment()
+    from_file, from_env = [], []
+    for error in exc.errors():
+        (line,) = describe_errors([error])
+        variable = _override_for(error.get("loc", ()), env) if env else None
+        if variable is None:
+            from_file.append(f"  {line}")
+        else:
+            where, _, message = line.partition(": ")
+            from_env.append(f"  {variable} (sets {where}): {message}")
+    parts = []
+    if from_env:
+        parts.append(
+            "invalid environment override (unset the variable or fix its value):\n"
+            + "\n".join(from_env)
+        )
+    if from_file:
+        parts.append(f"invalid configuration ({source}):\n" + "\n".join(from_file))
+    return "\n".join(parts)
+
+
+def _unparsable_override(message: str) -> str:
+    match = re.search(r'field "([^"]+)"', message)
+    field = match.group(1) if match else None
+    named = [original for upper, original in _environment().items()
+             if field and (upper == ENV_PREFIX + field.upper()
+                           or upper.startswith(ENV_PREFIX + field.upper() + ENV_NESTING))]  # fmt: skip
+    variable = ", ".join(sorted(named)) or f"{ENV_PREFIX}{(field or '?').upper()}"
+    return (
+        f"invalid environment override: {variable} must be JSON (it sets `{field}`, which is a "
+        f'section or a list), e.g. {ENV_PREFIX}JUDGE=\'{{"model": "heuristic"}}\'; or set one key '
+        f"with {ENV_PREFIX}SECTION{ENV_NESTING}KEY"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -175,3 +176,74 @@ def test_workers_share_cache_and_ledger(tmp_path: Path) -> None:
     assert sorted(rows) == sorted(ids) and len(set(rows)) == 60  # none lost, none doubled
     assert 5 <= len(judge_calls) <= 10  # at most one judge call per prompt per worker
     assert all(r.json()["tier"] == "low" for r in responses)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_one_json_access_line_per_request_and_no_litellm_chatter(
+    tmp_path: Path, workers: str
+) -> None:
+    with FakeUpstream() as upstream:
+        config = write_config(tmp_path, upstream)
+        process, base = start(config, tmp_path, "--workers", workers, "--log-format", "json")
+        try:
+            with httpx.Client(base_url=base, timeout=20) as http:
+                answers = [
+                    http.post(
+                        "/v1/chat/completions",
+                        json={
+                            "model": "auto",
+                            "messages": [
+                                {"role": "user", "content": f"question {n} [[tier:{tier}]]"}
+                            ],
+                        },
+                    )  # fmt: skip
+                    for n, tier in enumerate(["low", "high", "low", "medium", "high", "low"])
+                ]
+                refused = http.post("/route", content=b"{", headers={"content-type": "text/plain"})
+        finally:
+            stop(process)
+    assert [a.status_code for a in answers] == [200] * 6 and refused.status_code == 415
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    access = [line for line in lines if line["logger"] == "judge_router.access"]
+    chat = [line for line in access if line["path"] == "/v1/chat/completions"]
+    assert [(c["request_id"], c["tier"], c["model"], c["status"]) for c in chat] == [
+        (a.headers["x-judge-router-request-id"], a.headers["x-judge-router-tier"],
+         a.headers["x-judge-router-model"], 200)
+        for a in answers
+    ]  # fmt: skip
+    assert all(c["method"] == "POST" and c["latency_ms"] > 0 for c in chat)
+    assert [(a["path"], a["status"]) for a in access if a["path"] == "/route"] == [("/route", 415)]
+    # litellm logs two INFO lines per call; hidden below DEBUG (and never printed twice).
+    assert [line for line in lines if line["logger"].startswith("LiteLLM")] == []
+    assert {"uvicorn.error", "judge_router.access"} <= {line["logger"] for line in lines}
+    assert all({"time", "level", "message"} <= line.keys() for line in lines)  # uvicorn's too
+
+
+def test_text_access_lines_and_access_log_off(tmp_path: Path) -> None:
+    with FakeUpstream() as upstream:
+        config = write_config(tmp_path, upstream)
+        process, base = start(config, tmp_path)
+        try:
+            answer = httpx.post(f"{base}/route", json={"prompt": "hi", "tier": "low"}, timeout=20)
+        finally:
+            stop(process)
+        text = (tmp_path / "server.log").read_text()
+        (quiet_dir := tmp_path / "quiet").mkdir()
+        process, base = start_server(
+            config, clean_env(quiet_dir), quiet_dir / "server.log", "--no-access-log"
+        )
+        try:
+            httpx.post(f"{base}/route", json={"prompt": "hi", "tier": "low"}, timeout=20)
+        finally:
+            stop(process)
+    assert answer.status_code == 200
+    lines = [line for line in text.splitlines() if " INFO judge_router.access: " in line]
+    assert len(lines) == 2  # the readiness probe's GET /healthz, then the /route
+    assert '"GET /healthz" 200 tier=- model=-' in lines[0]
+    assert '"POST /route" 200' in lines[1]
+    assert "judge_router.access" not in (quiet_dir / "server.log").read_text()

@@ -62,3 +62,31 @@ def test_litellms_own_log_handlers_are_redacted_when_litellm_loads_later() -> No
     printed = done.stdout + done.stderr
     assert "provider said: bad key" in printed
     assert "the-configured-secret-123xyz" not in printed
+
+
+DEFERRED = """
+import json, logging, sys
+from judge_router.upstream import litellm_runtime
+litellm_runtime.defer_loading()
+handle = litellm_runtime.load_litellm()  # what build_engine's parts keep
+before = "litellm" in sys.modules
+configured = handle.disable_aiohttp_transport is True  # the first use imports and configures it
+print(json.dumps({
+    "before": before, "after": "litellm" in sys.modules, "configured": configured,
+    "own_handlers": [len(logging.getLogger(n).handlers) for n in litellm_runtime.LITELLM_LOGGERS],
+}))
+"""
+
+
+def test_deferred_loading_imports_at_first_use_and_litellm_logs_through_the_host() -> None:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    done = subprocess.run(
+        [sys.executable, "-c", DEFERRED], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "before": False,
+        "after": True,
+        "configured": True,
+        "own_handlers": [0, 0, 0],  # litellm's own handler is gone: one line per record, ours
+    }

@@ -22,7 +22,14 @@ def ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}x"
 
 
-def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+BREAKDOWNS = ("by_tier", "by_model", "by_day")
+
+
+def print_summary(
+    summary: dict[str, Any],
+    console: Console | None = None,
+    breakdowns: tuple[str, ...] = BREAKDOWNS,
+) -> None:
     console = console or Console()
     totals = summary["totals"]
     table = Table(
@@ -56,7 +63,8 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         sources.add_row(source, str(count))
     console.print(sources)
 
-    for key, title in (("by_tier", "tier"), ("by_model", "model"), ("by_day", "day")):
+    for key in breakdowns:
+        title = key.removeprefix("by_")
         breakdown = Table(title=f"by {title}")
         for column in (title, "requests", "judge", "realised", "baseline", "net saved", "saved %"):
             breakdown.add_column(column, justify="left" if column == title else "right")

@@ -95,6 +95,17 @@ def load_mix(path: Path) -> Mix:
         raise ConfigError(f"invalid traffic mix {path}:\n" + "\n".join(lines)) from None
 
 
+def _apportion(mix: Mix) -> list[int]:
+    """Whole requests per type that add up to requests_per_month (largest remainders get the rest)."""
+    total_share = sum(kind.share for kind in mix.types)  # 1 within 1e-6 (validated)
+    exact = [mix.requests_per_month * kind.share / total_share for kind in mix.types]
+    counts = [int(value) for value in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for index in by_remainder[: max(0, mix.requests_per_month - sum(counts))]:
+        counts[index] += 1
+    return counts
+
+
 def simulate(mix: Mix, template_tokens: int, lookup: PriceLookup | None = None) -> dict[str, Any]:
     """Monthly USD before routing (all on the baseline) and after (each type on its tier + judge)."""
     base_in, base_out = _per_token(mix.baseline, lookup)
@@ -106,8 +117,7 @@ def simulate(mix: Mix, template_tokens: int, lookup: PriceLookup | None = None) 
     judged_share = 1 - mix.cache_hit_rate
 
     rows: list[dict[str, Any]] = []
-    for kind in mix.types:
-        requests = mix.requests_per_month * kind.share
+    for kind, requests in zip(mix.types, _apportion(mix), strict=True):
         price_in, price_out = tier_prices[kind.tier]
         judge_tokens = judge_template + min(kind.input_tokens, mix.judge.max_input_tokens)
         rows.append(

@@ -1,4 +1,4 @@
-"""The command line: `judge-router serve | route | eval | report | simulate`."""
+"""The command line: `judge-router serve | route | demo | eval | report | simulate`."""
 
 from judge_router.cli.main import main
 

@@ -1,15 +1,17 @@
-"""The judge-router command line: serve, route, and the reporting tools."""
+"""The judge-router command line: serve, route, demo, and the reporting tools."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from judge_router.cli.logs import FORMATS, LEVELS
 from judge_router.config import ConfigError, Settings, load_settings
 
 config_option = click.option(
@@ -37,7 +39,7 @@ def _setup_logging(level: str = "INFO") -> None:
             logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="judge-router")
 def main() -> None:
     """Route LLM requests by difficulty: a cheap judge rates each prompt, the tier picks the model."""
@@ -49,12 +51,18 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 @main.command()
 @config_option
 @click.option("--host", default=None, help="Address to bind (default: server.host, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default: server.port, 8080).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port, 1-65535 (default: server.port, 8080).")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes; they share the verdict cache and the ledger.")  # fmt: skip
 @click.option("--insecure-no-auth", is_flag=True,
               help="Allow a non-loopback address with no server.api_keys configured.")  # fmt: skip
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="info",
+              show_default=True, help="debug also shows litellm's own lines.")  # fmt: skip
+@click.option("--log-format", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text lines, or one JSON object per line.")  # fmt: skip
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One log line per request: method, path, status, tier, model, latency, id.")  # fmt: skip
 def serve(
     config_path: str | None,
     host: str | None,
@@ -62,30 +70,42 @@ def serve(
     workers: int,
     insecure_no_auth: bool,
     log_level: str,
+    log_format: str,
+    access_log: bool,
 ) -> None:
     """Run the HTTP service."""
+    import logging.config
     import os
-    from pathlib import Path
 
     import uvicorn
 
+    from judge_router.cli.logs import logging_config
     from judge_router.serving.app import create_app
+    from judge_router.upstream.model_check import check_models
     from judge_router.upstream.redact import Redactor, install_log_redaction
 
-    _setup_logging(log_level.upper())
     settings = _settings(config_path)
-    install_log_redaction(Redactor(settings.secrets()))
+    log_config = logging_config(log_level, log_format, access_log, settings.secrets())
+    logging.config.dictConfig(log_config)
     bind = host or settings.server.host
+    if not bind.strip():
+        raise click.BadParameter("an empty address; give one, e.g. 127.0.0.1", param_hint="--host")
     if bind not in LOOPBACK_HOSTS and not settings.server.api_keys and not insecure_no_auth:
         raise click.ClickException(
             f"refusing to listen on {bind} with no server.api_keys: anyone who can reach it could "
             "spend your provider credits. Configure server.api_keys, or pass --insecure-no-auth."
         )
+    install_log_redaction(Redactor(settings.secrets()))
+    try:
+        check_models(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     common: dict[str, Any] = {
         "host": bind,
         "port": settings.server.port if port is None else port,
-        "log_level": log_level,
-        "access_log": False,
+        "log_level": log_level.lower(),
+        "log_config": log_config,  # uvicorn applies it again in each worker process
+        "access_log": False,  # ours (serving/access_log.py) replaces uvicorn's
         "timeout_graceful_shutdown": settings.server.shutdown_timeout_s,
     }
     if workers > 1:
@@ -112,37 +132,30 @@ def serve(
 @config_option
 @click.option("--tier", type=click.Choice(["low", "medium", "high"]), help="Force a tier.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-def route(prompt: str, config_path: str | None, tier: str | None, as_json: bool) -> None:
-    """Decide the tier and model for PROMPT (without calling the model)."""
-    from judge_router.routing.request import RoutingRequest
-    from judge_router.service.engine import RouteAnswer
-    from judge_router.service.factory import build_engine
-    from judge_router.types import Tier
+@click.option("--dry-run", is_flag=True, help="Decide without recording a ledger row.")
+def route(
+    prompt: str, config_path: str | None, tier: str | None, as_json: bool, dry_run: bool
+) -> None:
+    """Decide the tier and model for PROMPT (`-`: read it from stdin) without calling the model."""
+    from judge_router.cli.local_engine import local_route
 
+    if prompt == "-":
+        prompt = sys.stdin.read()
+        if not prompt.strip():
+            raise click.BadParameter("stdin held no prompt", param_hint="PROMPT")
     _setup_logging("WARNING")
     settings = _settings(config_path)
     try:
-        engine = build_engine(settings)
+        answer, warnings = local_route(settings, prompt, tier, dry_run)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    request = RoutingRequest(
-        [{"role": "user", "content": prompt}], "cli", tier=Tier(tier) if tier else None
-    )
-
-    async def decide_and_close() -> RouteAnswer:
-        try:
-            for line in engine.startup_report():
-                click.echo(f"warning: {line}", err=True)
-            return await engine.route(request)
-        finally:
-            await engine.aclose()
-
-    answer = asyncio.run(decide_and_close())
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
     data = answer.model_dump(mode="json")
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    _print_mapping("Routing decision", data)
+    _print_mapping("Routing decision" + (" (dry run: not recorded)" if dry_run else ""), data)
 
 
 @main.command()
@@ -212,9 +225,14 @@ def _judge_template_tokens(prompt: str, prompt_dir: Path | None) -> int:
 
 
 def _litellm_prices(model: str) -> tuple[float, float]:
+    """Per-token prices from litellm's map: read from its file where that is exact, else asked."""
     from judge_router.config import ModelEntry
+    from judge_router.upstream.bundled_map import flat_price
     from judge_router.upstream.prices import resolve_price
 
+    flat = flat_price(model, prompt_tokens=0)
+    if flat is not None:
+        return flat
     price = resolve_price(ModelEntry(model=model))
     return price.input_per_token, price.output_per_token
 
@@ -231,6 +249,8 @@ def _print_mapping(title: str, data: dict[str, Any]) -> None:
     Console().print(table)
 
 
+from judge_router.cli.demo import demo  # noqa: E402
 from judge_router.cli.eval import eval_command  # noqa: E402
 
 main.add_command(eval_command)
+main.add_command(demo)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judge_router.config import Settings
@@ -113,7 +114,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    parsed_bodies = [RouteRequest, ChatCompletionRequest, ResponsesRequest, MessagesRequest]
+    parsed_bodies: list[type[BaseModel]] = [
+        RouteRequest, ChatCompletionRequest, ResponsesRequest, MessagesRequest
+    ]
     app.openapi = without_422(app, parsed_bodies)  # type: ignore[method-assign]
     app.state.engine = built
     app.state.telemetry = telemetry

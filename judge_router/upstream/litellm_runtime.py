@@ -3,29 +3,75 @@
 Loading it is a start-up step, not an import side effect: `load_litellm()` sets
 LITELLM_LOCAL_MODEL_COST_MAP (unless the environment already chose) so the price map comes from the
 package, not the network, and sets two litellm globals: no debug banners, and httpx (not aiohttp)
-for every provider, which is the one transport respx can fake.
+for every provider, which is the one transport respx can fake. Its log records go through the
+host's logging configuration (one line each, in its format), not a handler of litellm's own.
+
+A command that may call no model (`route`, `simulate`) calls `defer_loading()` first: from then on
+`load_litellm()` hands out a stand-in that imports litellm at its first use, so building an engine
+costs nothing until a model is really called.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import os
 from typing import Any
 
 from judge_router.config import ModelEntry
+from judge_router.upstream import bundled_map
 
-COST_MAP_ENV = "LITELLM_LOCAL_MODEL_COST_MAP"
+COST_MAP_ENV = bundled_map.COST_MAP_ENV
+LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+_deferred = False
 
 
 @functools.cache
-def load_litellm() -> Any:
-    """The litellm module, configured; its import takes 4-5 s, so only the first call pays."""
+def _import_litellm() -> Any:
     os.environ.setdefault(COST_MAP_ENV, "True")
     litellm: Any = importlib.import_module("litellm")
     litellm.suppress_debug_info = True
     litellm.disable_aiohttp_transport = True
+    # litellm gives its loggers a handler of its own that also propagates: every record printed
+    # twice once the host logs too, and never in the host's format (JSON). Let the host print it.
+    for name in LITELLM_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
     return litellm
+
+
+class _LitellmOnFirstUse:
+    """Stands in for the litellm module until an attribute is first read or set."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_import_litellm(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(_import_litellm(), name, value)
+
+
+def defer_loading() -> None:
+    """Make later `load_litellm()` calls import litellm only when it is first used."""
+    global _deferred
+    _deferred = True
+
+
+def is_loaded() -> bool:
+    return _import_litellm.cache_info().currsize > 0
+
+
+def load_now() -> None:
+    """Import litellm now even after defer_loading() (a model is about to be called)."""
+    _import_litellm()
+
+
+def load_litellm() -> Any:
+    """The litellm module, configured; its import takes 4-5 s, so only the first call pays."""
+    if _deferred and not is_loaded():
+        return _LitellmOnFirstUse()
+    return _import_litellm()
 
 
 def classify(exc: Exception) -> tuple[str, int | None]:
@@ -64,6 +110,10 @@ def missing_credentials(entry: ModelEntry) -> list[str]:
     missing = entry.litellm_params.missing_env()
     if missing or entry.litellm_params.api_key:
         return missing
+    if not is_loaded():  # the common providers need no 4-5 s import to answer this
+        known = bundled_map.missing_keys(entry)
+        if known is not None:
+            return known
     try:
         check = load_litellm().validate_environment(entry.model)
     except Exception:
