@@ -141,6 +141,14 @@ class Settings(BaseSettings):
         found += [key.key for key in self.server.api_keys]
         return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
 
+    def called_models(self) -> list[ModelEntry]:
+        """Every model the service may call: tier models and the LLM judge (not a baseline that is
+        only priced)."""
+        entries = [entry for tier_entries in self.tiers.values() for entry in tier_entries]
+        if not self.judge.is_heuristic:
+            entries.append(self.judge.entry)
+        return entries
+
     def priced_models(self) -> list[ModelEntry]:
         """Every model whose price the service needs: tier models, the baseline and the LLM judge."""
         entries = [entry for tier_entries in self.tiers.values() for entry in tier_entries]

@@ -219,3 +219,26 @@ def test_a_long_prompt_or_an_unknown_name_is_left_to_litellm() -> None:
     assert bundled_map.with_bundled_prices(settings, prompt_tokens=250_000) is None
     assert bundled_map.flat_price("openai/gpt-5-nano", 10) is None  # litellm strips the prefix
     assert bundled_map.flat_price("gpt-5-nanoo", 10) is None
+
+
+def test_the_credentials_warning_names_only_models_that_will_be_called(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from judge_router.service.factory import build_engine
+
+    def report(data: dict[str, Any]) -> list[str]:
+        engine = build_engine(Settings(**data))
+        lines = engine.startup_report()
+        asyncio.run(engine.aclose())
+        return lines
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    # The baseline is only priced (no tier lists it): no key of its own is needed.
+    assert report(settings_data(tmp_path, baseline="claude-sonnet-4-5")) == []
+    # The same model in a tier will be called, and its missing key is named.
+    data = settings_data(tmp_path, baseline="claude-sonnet-4-5")
+    data["tiers"]["high"].append({"model": "claude-sonnet-4-5"})
+    (line,) = report(data)
+    assert "claude-sonnet-4-5: ANTHROPIC_API_KEY" in line

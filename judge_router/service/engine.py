@@ -124,9 +124,10 @@ class Engine:
         return model_names(self.pipeline.configured_models.listed)
 
     def missing_credentials(self) -> dict[str, list[str]]:
-        """Model name -> environment variables it needs and lacks, for every configured model."""
+        """Model name -> environment variables it needs and lacks, for every model that will be
+        called (a baseline that is only priced needs no key)."""
         missing = {}
-        for entry in self.settings.priced_models():
+        for entry in self.settings.called_models():
             names = missing_credentials(entry)
             if names:
                 missing[entry.model] = names
