@@ -37,6 +37,9 @@ async def test_route_answer_has_the_contract_fields(
         "estimated_baseline_cost_usd",
     }  # fmt: skip
     assert (body["tier"], body["model"], body["source"]) == ("medium", "openai/mid-a", "llm")
+    assert response.headers["x-judge-router-tier"] == "medium"
+    assert response.headers["x-judge-router-model"] == "openai/mid-a"
+    assert response.headers["x-judge-router-request-id"] == body["request_id"]
     assert body["baseline_model"] == "openai/big-a"
     # Estimates: prompt tokens plus 300 expected output tokens, on each model's price.
     tokens = body["prompt_tokens"]

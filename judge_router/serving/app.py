@@ -144,7 +144,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         wanted = RoutingRequest(messages, "route", None, body.tier, body.metadata, caller(request))
         async with asyncio.timeout(limits.request_timeout_s):
             answer = await built.route(wanted)
-        return JSONResponse(answer.model_dump(mode="json"))
+        decided = {  # as the proxy faces say it, and for the access log
+            "x-judge-router-tier": answer.tier.value,
+            "x-judge-router-model": answer.model,
+            "x-judge-router-request-id": answer.request_id,
+        }
+        return JSONResponse(answer.model_dump(mode="json"), headers=decided)
 
     async def proxied(request: Request, dialect: Dialect) -> Response:
         form = dialect.chat_form(await read(request, dialect.body))
