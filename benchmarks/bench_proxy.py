@@ -62,7 +62,7 @@ from loadgen import (  # noqa: E402
 )
 
 TARGETS = {"router_overhead_p50_ms": 2.0}
-# ENGINEERING.md "Overhead floor" (same kind of 2-core machine), for comparison only.
+# Reference figures measured on the same kind of 2-core machine before our runs: the floor, for comparison.
 ENGINEERING_FLOOR = {
     "raw_httpx": {"p50_ms": 1.3, "rps": "~420"},
     "bare_litellm": {"p50_ms": 7.8, "rps": "~100-120"},
@@ -348,7 +348,7 @@ class RawConnection:
 
 
 class HttpxCaller:
-    """httpx.AsyncClient on one connection: the client ENGINEERING.md's raw floor was measured with."""
+    """httpx.AsyncClient on one connection: the client the reference raw floor was measured with."""
 
     def __init__(self, url: str, bodies: Sequence[dict[str, Any]], check: Check):
         self._client = httpx_client()
