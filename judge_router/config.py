@@ -161,9 +161,19 @@ class Settings(BaseSettings):
 def _check_client_names(tiers: dict[Tier, list[ModelEntry]]) -> None:
     """A client's `model` must name one model: aliases are unique and never look like `auto`."""
     owners: dict[str, str] = {}
+    settings_of: dict[str, tuple[str, LitellmParams]] = {}
     for tier, entries in tiers.items():
         for index, entry in enumerate(entries):
             where = f"{tier.value}[{index}]"
+            # Calls, prices and breakers are keyed by the litellm model: one model, one deployment.
+            first = settings_of.setdefault(entry.model, (where, entry.litellm_params))
+            if first[1] != entry.litellm_params:
+                raise ValueError(
+                    f"{where}: {entry.model!r} is also at {first[0]} with other litellm_params; "
+                    "one litellm model can have one deployment here (several deployments of one "
+                    "model, load-balanced, are not supported yet): keep one, or give the same "
+                    "litellm_params to both"
+                )
             alias = entry.model_name
             if alias is not None and (alias == "auto" or alias.startswith("auto:")):
                 raise ValueError(f"{where}: model_name {alias!r} is reserved for routing")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import asyncio
 import logging
 from typing import Any
 
@@ -77,6 +78,20 @@ async def test_an_app_that_raises_is_logged_as_500(caplog: pytest.LogCaptureFixt
         await AccessLog(broken)(scope, None, None)  # type: ignore[arg-type]
     (record,) = access_records(caplog)
     assert record.access["status"] == 500  # type: ignore[attr-defined]
+
+
+async def test_a_client_that_left_before_the_answer_is_logged_as_499(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def abandoned(scope: Any, receive: Any, send: Any) -> None:
+        raise asyncio.CancelledError  # what the server does to a request whose client left
+
+    caplog.set_level(logging.INFO, logger=ACCESS)
+    scope = {"type": "http", "method": "POST", "path": "/route", "client": ("127.0.0.1", 5)}
+    with pytest.raises(asyncio.CancelledError):
+        await AccessLog(abandoned)(scope, None, None)  # type: ignore[arg-type]
+    (record,) = access_records(caplog)
+    assert record.access["status"] == 499  # type: ignore[attr-defined]
 
 
 def test_json_lines_carry_the_access_fields() -> None:

@@ -62,6 +62,7 @@ async def test_a_responses_request_is_routed_priced_and_recorded(
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["object"] == "response" and answer["status"] == "completed"
+    assert answer["id"] == "resp_" + answer["router"]["request_id"].removeprefix("jr-")
     texts = [part["text"] for item in answer["output"] for part in item.get("content", [])]
     assert texts == ["Bonjour"]
     assert answer["usage"]["input_tokens"] == 12 and answer["usage"]["output_tokens"] == 3
@@ -131,3 +132,93 @@ async def test_a_messages_body_without_max_tokens_is_a_clear_400(
     response = await client.post("/v1/messages", json=body)
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "max_tokens: Field required"
+
+
+async def test_an_answer_with_no_messages_form_is_a_502_naming_its_recorded_row(
+    faces: tuple[httpx.AsyncClient, Engine], respx_mock: respx.MockRouter
+) -> None:
+    client, engine = faces
+    cut_off = chat_reply("cheap-a", "", (10, 64))
+    reply = json.loads(cut_off.content)
+    reply["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": tru'}}]}
+    reply["choices"][0]["finish_reason"] = "length"  # max_tokens cut the tool call mid-JSON
+    fake_upstream(respx_mock, {"cheap-a": httpx.Response(200, json=reply)})  # fmt: skip
+    body = {"model": "auto:low", "max_tokens": 64, "messages": [{"role": "user", "content": "go"}]}
+    response = await client.post("/v1/messages", json=body)
+    assert response.status_code == 502
+    assert "has no Messages form" in response.json()["error"]["message"]
+    request_id = response.headers["x-judge-router-request-id"]
+    (row,) = await engine.ledger.rows()
+    assert (row["request_id"], row["status"]) == (request_id, "ok")  # it was paid for
+
+
+def tool_chunk(calls: list[dict[str, Any]], finish: str | None = None) -> dict[str, Any]:
+    return {"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "cheap-a",
+            "choices": [{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": finish}]}  # fmt: skip
+
+
+def sse_body(chunks: list[dict[str, Any]]) -> bytes:
+    usage = {"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "cheap-a",
+             "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}}  # fmt: skip
+    lines = [f"data: {json.dumps(chunk)}\n\n" for chunk in [*chunks, usage]]
+    return ("".join(lines) + "data: [DONE]\n\n").encode()
+
+
+def named_events(raw: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in raw.strip().split("\n\n"):
+        name, data = block.split("\n", 1)
+        events.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return events
+
+
+async def test_interleaved_tool_calls_stream_as_whole_anthropic_blocks(
+    faces: tuple[httpx.AsyncClient, Engine], respx_mock: respx.MockRouter
+) -> None:
+    client, _ = faces
+    chunks = [
+        tool_chunk([{"index": 0, "id": "call_a", "type": "function",
+                     "function": {"name": "search", "arguments": '{"q": '}}]),
+        tool_chunk([{"index": 1, "id": "call_b", "type": "function",
+                     "function": {"name": "fetch", "arguments": '{"url": "x"}'}}]),
+        tool_chunk([{"index": 0, "function": {"arguments": '"cats"}'}}], finish="tool_calls"),
+    ]  # fmt: skip
+    respx_mock.post("http://127.0.0.1:9/upstream/v1/chat/completions").mock(
+        return_value=httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=sse_body(chunks)
+        )
+    )
+    body = {"model": "auto:low", "max_tokens": 64, "stream": True,
+            "messages": [{"role": "user", "content": "find cats"}]}  # fmt: skip
+    async with client.stream("POST", "/v1/messages", json=body) as response:
+        raw = "".join([part async for part in response.aiter_text()])
+    events = named_events(raw)
+    starts = [data["content_block"] for name, data in events if name == "content_block_start"]
+    assert [(b["type"], b["id"], b["name"]) for b in starts] == [
+        ("tool_use", "call_a", "search"), ("tool_use", "call_b", "fetch")]  # fmt: skip
+    arguments: dict[int, str] = {}
+    for name, data in events:
+        if name == "content_block_delta":
+            arguments[data["index"]] = arguments.get(data["index"], "") + data["delta"]["partial_json"]
+    assert arguments == {0: '{"q": "cats"}', 1: '{"url": "x"}'}
+    delta = next(data for name, data in events if name == "message_delta")
+    assert delta["delta"]["stop_reason"] == "tool_use" and delta["usage"]["output_tokens"] == 12
+    assert events[-1][0] == "message_stop" and events[-1][1]["router"]["cost_usd"] > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/messages", {"model": "auto", "max_tokens": 5,
+                          "messages": [{"role": "bogus", "content": "hi"}]}),
+        ("/v1/responses", {"input": [{"foo": 1}]}),
+    ],
+)  # fmt: skip
+async def test_a_body_with_nothing_translatable_says_so(
+    faces: tuple[httpx.AsyncClient, Engine], path: str, body: dict[str, Any]
+) -> None:
+    client, _ = faces
+    response = await client.post(path, json=body)
+    assert response.status_code == 400, response.text
+    assert "could be read as a message" in response.json()["error"]["message"]

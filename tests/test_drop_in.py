@@ -210,6 +210,7 @@ async def test_model_list_aliases_are_what_clients_see_and_name(
         listed = [m["id"] for m in (await client.get("/v1/models")).json()["data"]]
         one = await client.get("/v1/models/smart")
         missing = await client.get("/v1/models/smrat")
+        by_its_litellm_name = await client.get("/v1/models/openai/big-a")
         by_alias = await client.post(
             "/v1/chat/completions",
             json={"model": "smart", "messages": [{"role": "user", "content": "hi"}]},
@@ -222,6 +223,7 @@ async def test_model_list_aliases_are_what_clients_see_and_name(
     assert listed == ["auto", "auto:low", "auto:medium", "auto:high", "fast", "smart"]
     assert one.status_code == 200 and one.json()["id"] == "smart"
     assert missing.status_code == 404
+    assert by_its_litellm_name.status_code == 200  # accepted as `model`, so retrievable
     assert missing.json()["error"]["type"] == "model_not_found"
     assert "'smart'" in missing.json()["error"]["message"]
     assert by_alias.status_code == 200, by_alias.text
@@ -328,3 +330,16 @@ def test_the_shipped_litellm_style_example_loads_with_its_aliases() -> None:
     assert settings.tiers[Tier.HIGH][0].model == "gpt-5.1" == settings.baseline
     assert settings.judge.model == "gpt-5-nano"
     assert settings.judge.litellm_params.env_references == {"api_key": "OPENAI_API_KEY"}
+
+
+def test_one_litellm_model_at_two_deployments_is_refused_not_merged(
+    make_settings: Callable[..., Settings],
+) -> None:
+    price = {"input_cost_per_token": 1e-7, "output_cost_per_token": 1e-7}
+    model_list = [
+        {"model_name": "fast", "litellm_params": {"model": "openai/x", "api_base": "http://127.0.0.1:1", **price}},
+        {"model_name": "fast-eu", "litellm_params": {"model": "openai/x", "api_base": "http://127.0.0.1:2", **price}},
+    ]  # fmt: skip
+    tiers = {"low": ["fast", "fast-eu"], "medium": ["fast"], "high": ["fast"]}
+    with pytest.raises(ValueError, match="'openai/x' is also at low\\[0\\] with other litellm_params"):
+        make_settings(model_list=model_list, tiers=tiers, baseline="fast")

@@ -49,13 +49,14 @@ async def test_a_stream_that_breaks_midway_says_so_in_band_and_in_the_ledger(
             200, headers={"content-type": "text/event-stream"}, stream=BreaksMidway()
         )
     )
-    async with client.stream("POST", "/complete", json={**ASK, "stream": True}) as response:
+    body = {**ASK, "stream": True, "stream_options": {"include_router": True}}
+    async with client.stream("POST", "/complete", json=body) as response:
         assert response.status_code == 200
         events = [line async for line in response.aiter_lines() if line.startswith("data: ")]
     payloads = [json.loads(e.removeprefix("data: ")) for e in events]
     texts = [p["choices"][0]["delta"].get("content") for p in payloads if "choices" in p]
     assert texts == ["Cache ", "warm, "]
-    *_, error, trailer = payloads  # the error in-band, then the router trailer
+    *_, error, trailer = payloads  # the error in-band, then the router trailer asked for
     assert error["error"]["type"] == "upstream_error"
     assert "stream broke" in error["error"]["message"]
     assert "data: [DONE]" not in events

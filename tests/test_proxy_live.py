@@ -81,9 +81,12 @@ def sse_events(lines: Iterator[str], named: dict[str, Any] | None = None) -> lis
     return events
 
 
-def test_stream_falls_back_before_the_first_chunk_and_is_priced(live: tuple[str, Engine]) -> None:
+def test_stream_falls_back_before_the_first_chunk_and_is_priced(
+    live: tuple[str, Engine], upstream: FakeUpstream
+) -> None:
     base, engine = live
-    body = {"model": "auto:low", "stream": True,
+    upstream.reset()
+    body = {"model": "auto:low", "stream": True, "stream_options": {"include_router": True},
             "messages": [{"role": "user", "content": "one two three four five"}]}  # fmt: skip
     named: dict[str, Any] = {}
     with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=10) as response:
@@ -103,22 +106,29 @@ def test_stream_falls_back_before_the_first_chunk_and_is_priced(live: tuple[str,
     assert [a["model"] for a in row["attempts"]] == ["openai/fail-500-first", "openai/cheap-a"]
     assert row["completion_tokens"] == 6 and row["usage_estimated"] == 0  # the provider's usage
     assert row["cost_usd"] == pytest.approx(row["prompt_tokens"] * 1e-7 + 6 * 4e-7)
-    # After [DONE], the router trailer: what was decided and what it cost, as the row says.
+    # After [DONE], the router trailer it asked for: what was decided and what it cost.
     router = named["router"]
     assert (router["request_id"], router["model"], router["tier"]) == (
         request_id, "openai/cheap-a", "low")  # fmt: skip
     for field in ("cost_usd", "baseline_cost_usd", "saved_usd"):
         assert router[field] == row[field], field
+    sent = upstream.requests[-1].body["stream_options"]
+    assert sent == {"include_usage": True}  # the router's own option is not the provider's
 
 
 def test_stream_usage_chunk_when_the_client_asks(live: tuple[str, Engine]) -> None:
     base, _ = live
     body = {"model": "auto:low", "stream": True, "stream_options": {"include_usage": True},
             "messages": [{"role": "user", "content": "count me"}]}  # fmt: skip
+    named: dict[str, Any] = {}
     with httpx.stream("POST", f"{base}/complete", json=body, timeout=10) as response:
-        events = sse_events(response.iter_lines())
+        events = sse_events(response.iter_lines(), named)
     usage = [e for e in events[:-1] if e.get("usage")]
     assert len(usage) == 1 and usage[0]["usage"]["completion_tokens"] == 3
+    # The usage chunk is the last one and carries the router object with the stream's costs.
+    assert events[-2] is usage[0] and usage[0]["choices"] == []
+    assert usage[0]["router"]["tier"] == "low" and usage[0]["router"]["cost_usd"] > 0
+    assert named == {}  # no trailer unless asked for
 
 
 def test_first_chunk_is_not_held_back_and_disconnect_is_recorded(

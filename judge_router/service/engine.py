@@ -119,6 +119,10 @@ class Engine:
         for observe in self.observers:
             observe(row, written, provisional)
 
+    def accepts_model(self, name: str) -> bool:
+        """Whether a request may name `name` as its `model` (an alias's litellm name included)."""
+        return name in self.model_names() or name in self.pipeline.configured_models
+
     def model_names(self) -> list[str]:
         """The `model` values the proxy faces accept."""
         return model_names(self.pipeline.configured_models.listed)

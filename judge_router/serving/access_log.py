@@ -7,6 +7,7 @@ access logger is off it costs one level check, and otherwise a header scan and o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -37,11 +38,14 @@ class AccessLog:
                 response["headers"] = message.get("headers")
             await send(message)
 
+        unanswered = 500  # an exception before the answer started: Starlette's handler answers 500
         try:
             await self.app(scope, receive, sending)
+        except asyncio.CancelledError:
+            unanswered = 499  # the client left first (nginx's code for it)
+            raise
         finally:
-            # An exception before the answer started: Starlette's outer handler answers 500.
-            _log(scope, response.get("status", 500), response.get("headers"), started)
+            _log(scope, response.get("status", unanswered), response.get("headers"), started)
 
 
 def _log(scope: Scope, status: int, headers: Any, started: float) -> None:

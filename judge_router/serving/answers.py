@@ -60,24 +60,35 @@ def sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + FastJSONResponse.render_json(payload) + b"\n\n"
 
 
-async def sse_events(stream: OpenStream) -> AsyncIterator[bytes]:
+async def sse_events(stream: OpenStream, trailer: bool = False) -> AsyncIterator[bytes]:
     """The stream as server-sent events; a provider that breaks off is told to the client in-band.
 
-    After `data: [DONE]` comes one `event: router` whose data is the `router` object with the
-    costs: OpenAI's SDKs stop reading at `[DONE]`, so only a client that wants it sees it.
+    The usage chunk a client asked for (`stream_options.include_usage`) is the provider's last; it
+    is held until the stream is priced and goes out carrying the `router` object with the costs.
+    With `trailer`, one `event: router` with the same object follows `data: [DONE]`.
     """
+    held: dict[str, Any] | None = None
     try:
         async for chunk in stream.chunks:
+            if chunk.get("usage") and not chunk.get("choices"):
+                held = chunk
+                continue
             yield sse(chunk)
+        if held is not None:
+            yield sse({**held, "router": stream_router_info(stream)})
         yield b"data: [DONE]\n\n"
     except StreamBroke as broke:
         yield sse({"error": {"type": "upstream_error", "message": str(broke)}})
-    yield router_trailer(stream)
+    if trailer:
+        yield router_trailer(stream)
+
+
+def stream_router_info(stream: OpenStream) -> dict[str, Any]:
+    return router_info(stream.decision, stream.model, stream.attempts, stream.usage)
 
 
 def router_trailer(stream: OpenStream) -> bytes:
-    info = router_info(stream.decision, stream.model, stream.attempts, stream.usage)
-    return b"event: router\n" + sse(info)
+    return b"event: router\n" + sse(stream_router_info(stream))
 
 
 class ClosingStreamingResponse(StreamingResponse):

@@ -47,6 +47,7 @@ from judge_router.serving.prometheus import Telemetry
 from judge_router.serving.request_body import documented, read
 from judge_router.serving.responses_api import ResponsesDialect, ResponsesRequest
 from judge_router.types import Decision
+from judge_router.upstream.dialects import UntranslatableAnswer
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             limit = limits.request_timeout_s
             await built.answering.timed_out(decision, started, form.stream, limit)
             raise DeadlinePassed(decision.request_id) from None
-        body = dialect.answer(form, answer)
+        try:
+            body = dialect.answer(form, answer)
+        except UntranslatableAnswer as exc:  # paid for and recorded: say which row it is
+            row = {"x-judge-router-request-id": decision.request_id}
+            return error_response(502, f"{answer.model} answered, but {exc}", headers=row)
         return JSONResponse(body, headers=headers(decision, answer.model))
 
     completion_responses = {**COMPLETION_CONTENT, **PROXY_ERRORS}
@@ -221,9 +226,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.get("/v1/models/{model_id:path}", responses=READ_ERRORS)
     async def model(model_id: str, engine: EngineDep) -> Response:
         """One model name (`client.models.retrieve("auto")`); 404 for a name not accepted."""
-        names = engine.model_names()
-        if model_id not in names:
-            return error_response(404, str(UnknownModel(model_id, names)), "model_not_found")
+        if not engine.accepts_model(model_id):
+            message = str(UnknownModel(model_id, engine.model_names()))
+            return error_response(404, message, "model_not_found")
         return JSONResponse(model_object(model_id))
 
     @app.get("/stats", responses=errors(*COMMON_ERRORS, 400))
@@ -258,7 +263,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=limits.cors_allow_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["authorization", "content-type"],
+            # Anthropic's browser clients send their key and version in headers of their own.
+            allow_headers=["authorization", "content-type", "x-api-key", "anthropic-version",
+                           "anthropic-beta", "anthropic-dangerous-direct-browser-access"],  # fmt: skip
             expose_headers=[
                 "x-judge-router-request-id",
                 "x-judge-router-tier",

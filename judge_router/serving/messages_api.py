@@ -15,7 +15,11 @@ from judge_router.service.answering import Answer, OpenStream, StreamBroke
 from judge_router.serving.answers import router_info
 from judge_router.serving.dialect import ChatForm, Piece, StreamedChat, named_event
 from judge_router.types import Tier
-from judge_router.upstream.dialects import chat_as_message, messages_as_chat
+from judge_router.upstream.dialects import (
+    UntranslatableRequest,
+    chat_as_message,
+    messages_as_chat,
+)
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -61,6 +65,9 @@ class MessagesDialect:
     def chat_form(self, body: MessagesRequest) -> ChatForm:
         anthropic = body.model_dump(exclude_none=True, exclude={"tier", "metadata", "stream"})
         params, tool_names = messages_as_chat(anthropic)
+        if not any(m.get("role") != "system" for m in params.get("messages", [])):
+            # The translator skips blocks it cannot read (an unknown role, a non-list content).
+            raise UntranslatableRequest("nothing in `messages` could be read as a message")
         if body.stream:  # message_delta carries the output tokens
             params["stream_options"] = {"include_usage": True}
         return ChatForm(
@@ -81,16 +88,23 @@ class MessagesDialect:
         return message
 
     def events(self, form: ChatForm, stream: OpenStream) -> AsyncIterator[bytes]:
-        return MessageEvents(stream).run()
+        return MessageEvents(stream, form.original).run()
 
 
 class MessageEvents:
-    """Chat chunks as Anthropic's stream: one content block per text run or tool call."""
+    """Chat chunks as Anthropic's stream: text as it arrives, in one block per run; each tool call
+    as one whole block once the stream has ended.
 
-    def __init__(self, stream: OpenStream):
+    A chat stream may interleave the arguments of several tool calls, which Anthropic's blocks
+    (one open at a time) cannot; so tool calls are sent whole, with the names litellm had to
+    shorten restored.
+    """
+
+    def __init__(self, stream: OpenStream, tool_names: dict[str, str]):
         self.stream = stream
+        self.tool_names = tool_names
         self.chat = StreamedChat(stream.model)
-        self._open: tuple[str, int] | None = None  # ("text", 0) or ("tool", chat index)
+        self._text_open = False
         self._blocks = 0
 
     async def run(self) -> AsyncIterator[bytes]:
@@ -116,37 +130,44 @@ class MessageEvents:
             error = {"type": "api_error", "message": str(broke)}
             yield named_event("error", {"type": "error", "error": error})
             return
-        for event in self._close_block():
+        for event in self._close_text():
+            yield event
+        for event in self._tool_blocks():
             yield event
         yield named_event("message_delta", self._delta())
         router = router_info(decision, self.stream.model, self.stream.attempts, self.stream.usage)
         yield named_event("message_stop", {"type": "message_stop", "router": router})
 
     def _piece(self, piece: Piece) -> list[bytes]:
-        if piece.kind == "text":
-            events = [] if self._open == ("text", 0) else self._start(("text", 0), {
-                "type": "text", "text": ""})  # fmt: skip
-            delta = {"type": "text_delta", "text": piece.text}
-            return [*events, self._block_event("content_block_delta", delta=delta)]
-        if piece.kind == "tool_start":
-            block = {"type": "tool_use", "id": piece.call_id, "name": piece.name, "input": {}}
-            return self._start(("tool", piece.index), block)
-        delta = {"type": "input_json_delta", "partial_json": piece.text}
-        return [self._block_event("content_block_delta", delta=delta)]
+        if piece.kind != "text":
+            return []  # tool calls are gathered by StreamedChat and sent whole at the end
+        events = []
+        if not self._text_open:
+            self._text_open = True
+            events.append(self._start({"type": "text", "text": ""}))
+        delta = {"type": "text_delta", "text": piece.text}
+        return [*events, self._block_event("content_block_delta", delta=delta)]
 
-    def _start(self, block: tuple[str, int], content: dict[str, Any]) -> list[bytes]:
-        events = self._close_block()
-        self._open = block
+    def _start(self, content: dict[str, Any]) -> bytes:
         self._blocks += 1
-        events.append(self._block_event("content_block_start", content_block=content))
-        return events
+        return self._block_event("content_block_start", content_block=content)
 
-    def _close_block(self) -> list[bytes]:
-        if self._open is None:
+    def _close_text(self) -> list[bytes]:
+        if not self._text_open:
             return []
-        event = self._block_event("content_block_stop")
-        self._open = None
-        return [event]
+        self._text_open = False
+        return [self._block_event("content_block_stop")]
+
+    def _tool_blocks(self) -> list[bytes]:
+        events = []
+        for _, call in sorted(self.chat.tool_calls.items()):
+            name = self.tool_names.get(call["name"], call["name"])
+            events.append(self._start({"type": "tool_use", "id": call["id"], "name": name,
+                                       "input": {}}))  # fmt: skip
+            delta = {"type": "input_json_delta", "partial_json": call["arguments"]}
+            events.append(self._block_event("content_block_delta", delta=delta))
+            events.append(self._block_event("content_block_stop"))
+        return events
 
     def _block_event(self, kind: str, **data: Any) -> bytes:
         return named_event(kind, {"type": kind, "index": self._blocks - 1, **data})

@@ -17,7 +17,12 @@ from judge_router.service.answering import Answer, OpenStream, StreamBroke
 from judge_router.serving.answers import router_info
 from judge_router.serving.dialect import ChatForm, Piece, StreamedChat, named_event
 from judge_router.types import Tier
-from judge_router.upstream.dialects import chat_as_response, responses_as_chat
+from judge_router.upstream.dialects import (
+    UntranslatableAnswer,
+    UntranslatableRequest,
+    chat_as_response,
+    responses_as_chat,
+)
 
 # Responses features that need state kept by the server, which a router does not keep.
 STATEFUL = {
@@ -94,12 +99,15 @@ class ResponsesDialect:
         if body.stream:  # the final response.completed event carries the usage
             params["stream_options"] = {"include_usage": True}
         messages = list(params["messages"])
+        if not messages:  # the translator skips items it cannot read
+            raise UntranslatableRequest("nothing in `input` could be read as a message")
         return ChatForm(
             messages, params, body.model, body.tier, body.metadata, body.stream, options
         )
 
     def answer(self, form: ChatForm, answer: Answer) -> dict[str, Any]:
         response = chat_as_response(form.original, answer.response)
+        response["id"] = f"resp_{answer.decision.request_id.removeprefix('jr-')}"  # as streamed
         response["router"] = router_info(
             answer.decision, answer.model, answer.attempts, answer.usage
         )
@@ -146,7 +154,12 @@ class ResponseEvents:
         except StreamBroke as broke:
             yield self.event("error", code="upstream_error", message=str(broke), param=None)
             return
-        for event in self._closing():
+        try:
+            closing = self._closing()
+        except UntranslatableAnswer as exc:
+            yield self.event("error", code="upstream_error", message=str(exc), param=None)
+            return
+        for event in closing:
             yield event
 
     def _piece(self, piece: Piece) -> list[bytes]:

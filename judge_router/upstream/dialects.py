@@ -23,6 +23,11 @@ class UntranslatableRequest(ValueError):
     """The body cannot be put in chat form; the message says why (a client error)."""
 
 
+class UntranslatableAnswer(RuntimeError):
+    """The model's answer cannot be put in the API's shape (say, a tool call's arguments cut off
+    mid-JSON by max_tokens); the message says why."""
+
+
 def _responses_config() -> Any:
     load_litellm()
     module = importlib.import_module(
@@ -52,9 +57,12 @@ def responses_as_chat(body: dict[str, Any]) -> dict[str, Any]:
 def chat_as_response(body: dict[str, Any], chat: dict[str, Any]) -> dict[str, Any]:
     """A chat completion as the Responses API's `response` object for the request `body`."""
     options = {k: v for k, v in body.items() if k not in ("input", "model", "stream")}
-    response = _responses_config().transform_chat_completion_response_to_responses_api_response(
-        request_input=body["input"], responses_api_request=options, chat_completion_response=chat
-    )
+    try:
+        response = _responses_config().transform_chat_completion_response_to_responses_api_response(
+            request_input=body["input"], responses_api_request=options, chat_completion_response=chat
+        )
+    except Exception as exc:
+        raise UntranslatableAnswer(f"the answer has no Responses form: {exc}") from None
     dumped: dict[str, Any] = response.model_dump(exclude_none=True)
     return dumped
 
@@ -72,10 +80,13 @@ def messages_as_chat(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
 
 def chat_as_message(chat: dict[str, Any], tool_names: dict[str, str]) -> dict[str, Any]:
     """A chat completion as an Anthropic `message` object."""
-    model_response = load_litellm().ModelResponse(**chat)
-    message = _messages_adapter().translate_openai_response_to_anthropic(
-        model_response, tool_names or None
-    )
+    try:
+        model_response = load_litellm().ModelResponse(**chat)
+        message = _messages_adapter().translate_openai_response_to_anthropic(
+            model_response, tool_names or None
+        )
+    except Exception as exc:
+        raise UntranslatableAnswer(f"the answer has no Messages form: {exc}") from None
     return dict(message)
 
 
