@@ -337,9 +337,9 @@ def test_one_litellm_model_at_two_deployments_is_refused_not_merged(
 ) -> None:
     price = {"input_cost_per_token": 1e-7, "output_cost_per_token": 1e-7}
     model_list = [
-        {"model_name": "fast", "litellm_params": {"model": "openai/x", "api_base": "http://127.0.0.1:1", **price}},
-        {"model_name": "fast-eu", "litellm_params": {"model": "openai/x", "api_base": "http://127.0.0.1:2", **price}},
-    ]  # fmt: skip
+        {"model_name": name, "litellm_params": {"model": "openai/x", "api_base": base, **price}}
+        for name, base in (("fast", "http://127.0.0.1:1"), ("fast-eu", "http://127.0.0.1:2"))
+    ]
     tiers = {"low": ["fast", "fast-eu"], "medium": ["fast"], "high": ["fast"]}
     with pytest.raises(ValueError, match="'openai/x' is also at low\\[0\\] with other litellm_params"):
         make_settings(model_list=model_list, tiers=tiers, baseline="fast")
