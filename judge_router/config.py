@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from judge_router.config_models import expand_model_names
+from judge_router.config_policy import RolloutConfig, Rule, check_rules
 from judge_router.config_sections import (
     ApiKey,
     CacheConfig,
@@ -87,6 +88,14 @@ class Settings(BaseSettings):
         default_factory=LitellmParams,
         description="prices for a baseline model that is in no tier and not in litellm's map",
     )
+    rules: list[Rule] = Field(
+        default_factory=list,
+        description="routing rules tried in order before the judge; the first that matches "
+        "decides (`tier`, `model`) or bounds the judge's verdict (`min_tier`, `max_tier`): see "
+        "docs/policy.md",
+        json_schema_extra={"shown_default": "`[]`"},
+    )
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -121,6 +130,12 @@ class Settings(BaseSettings):
         ordered = {tier: tiers[tier] for tier in TIER_ORDER}
         _check_client_names(ordered)
         return ordered
+
+    @model_validator(mode="after")
+    def _rules_name_configured_models(self) -> Settings:
+        accepted = {name for e in self.tiers.values() for x in e for name in (x.model, x.name)}
+        check_rules(self.rules, accepted)
+        return self
 
     def model_entry(self, model: str) -> ModelEntry:
         """The config entry for a model name (tiers, judge or baseline); a bare entry if unlisted."""

@@ -44,7 +44,7 @@ class Source(StrEnum):
     FORCED = "forced"  # the caller forced the tier
     FALLBACK = "fallback"  # the judge failed and `judge.on_failure` named a fixed tier
     PASSTHROUGH = "passthrough"  # the client named a configured model: no routing
-    RULE = "rule"  # a configured rule chose the tier (e.g. routing.no_text_tier)
+    RULE = "rule"  # a configured rule chose or bounded the tier (or routing.no_text_tier)
 
 
 class Verdict(BaseModel):
@@ -78,6 +78,9 @@ class Decision(BaseModel):
     metadata: dict[str, Any] | None = None
     api_key_id: str | None = None  # which service key asked (its id, never the secret)
     prompt_text: str | None = None  # only when ledger.store_prompts is on
+    rule: str | None = None  # the routing rule that matched, if any
+    arm: str = "routed"  # the rollout arm: routed, or holdout (sent to the baseline)
+    budget: str | None = None  # the budget that capped the tier, if any
 
     @property
     def tier(self) -> Tier:

@@ -85,6 +85,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "002_completions",
         "003_callers_and_prompts",
         "004_daily_rollups",
+        "005_policy",
     ]
     assert migrate(conn) == []
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -301,4 +301,5 @@ def test_ledger_schema_migrations_are_recorded(engine: Engine) -> None:
         "002_completions",
         "003_callers_and_prompts",
         "004_daily_rollups",
+        "005_policy",
     ]

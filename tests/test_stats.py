@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from judge_router.accounting.ledger_row import LedgerRow
-from judge_router.accounting.migrations import connect, migrate
+from judge_router.accounting.migrations import MIGRATIONS, connect, migrate, statements
 from judge_router.accounting.sqlite_ledger import SqliteLedger
 from judge_router.accounting.stats import summarise
 from judge_router.config import Settings
@@ -116,20 +116,23 @@ async def test_rollups_give_the_figures_of_every_row(tmp_path: Path, since: str 
 
 def test_an_existing_ledger_gets_its_rollups_filled_in(tmp_path: Path) -> None:
     conn = connect(tmp_path / "l.sqlite")
-    migrate(conn)
-    for name in ("TRIGGER decisions_rollup_insert", "TRIGGER decisions_rollup_delete"):
-        conn.execute(f"DROP {name}")
-    conn.execute("DROP TABLE decision_rollups")  # as a ledger written before migration 004
-    conn.execute("DELETE FROM _migrations WHERE name = '004_daily_rollups'")
-    columns = list(LedgerRow.__dataclass_fields__)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, sql in MIGRATIONS[:3]:  # a ledger written before the rollups (migration 004)
+        for statement in statements(sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
+    old_columns = [c for c in LedgerRow.__dataclass_fields__ if c not in ("rule", "arm", "budget")]
     insert = (
-        f"INSERT INTO decisions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f"INSERT INTO decisions ({', '.join(old_columns)}) "
+        f"VALUES ({', '.join('?' * len(old_columns))})"
     )
     for item in ROWS:
         params = item.as_params()
-        conn.execute(insert, [params[c] for c in columns])
-    assert migrate(conn) == ["004_daily_rollups"]
+        conn.execute(insert, [params[c] for c in old_columns])
+    assert migrate(conn) == ["004_daily_rollups", "005_policy"]
     assert figures(summarise(conn)) == reference(ROWS, None)
+    arms = [tuple(r) for r in conn.execute("SELECT DISTINCT arm, rule FROM decision_rollups")]
+    assert arms == [("routed", "")]  # old rows: routed, no rule
     conn.close()
 
 

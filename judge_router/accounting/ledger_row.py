@@ -43,6 +43,10 @@ class LedgerRow:
     error: str | None = None
     api_key_id: str | None = None
     prompt_text: str | None = None
+    # Routing policy: the rule that matched, the rollout arm, the budget that changed the tier.
+    rule: str | None = None
+    arm: str = "routed"
+    budget: str | None = None
 
     def as_params(self) -> dict[str, Any]:
         # A shallow copy: dataclasses.asdict deep-copies and costs ~15x more per row.

@@ -119,6 +119,72 @@ MIGRATIONS: list[tuple[str, str]] = [
             FROM decisions GROUP BY 1, 2, 3, 4, 5
         """,
     ),
+    (
+        "005_policy",
+        # Which rule matched, which rollout arm the request was in, which budget changed it; the
+        # rollups gain the rule and the arm as keys, so /stats groups by them without a scan.
+        """
+        ALTER TABLE decisions ADD COLUMN rule TEXT;
+        ALTER TABLE decisions ADD COLUMN arm TEXT NOT NULL DEFAULT 'routed';  -- routed | holdout
+        ALTER TABLE decisions ADD COLUMN budget TEXT;
+        DROP TRIGGER decisions_rollup_insert;
+        DROP TRIGGER decisions_rollup_delete;
+        DROP TABLE decision_rollups;
+        CREATE TABLE decision_rollups (
+            day TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            model TEXT NOT NULL,
+            source TEXT NOT NULL,
+            status TEXT NOT NULL,
+            rule TEXT NOT NULL,  -- '' when no rule matched
+            arm TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            cache_hits INTEGER NOT NULL,
+            judge_cost_usd REAL NOT NULL,
+            cost_usd REAL NOT NULL,
+            baseline_cost_usd REAL NOT NULL,
+            estimated_cost_usd REAL NOT NULL,
+            estimated_baseline_cost_usd REAL NOT NULL,
+            PRIMARY KEY (day, tier, model, source, status, rule, arm)
+        );
+        CREATE TRIGGER decisions_rollup_insert AFTER INSERT ON decisions BEGIN
+            INSERT INTO decision_rollups VALUES (
+                substr(NEW.created_at, 1, 10), NEW.tier, NEW.model, NEW.source, NEW.status,
+                COALESCE(NEW.rule, ''), NEW.arm, 1, NEW.cached, NEW.judge_cost_usd,
+                COALESCE(NEW.cost_usd, 0), COALESCE(NEW.baseline_cost_usd, 0),
+                NEW.estimated_cost_usd, NEW.estimated_baseline_cost_usd
+            ) ON CONFLICT (day, tier, model, source, status, rule, arm) DO UPDATE SET
+                requests = requests + 1,
+                cache_hits = cache_hits + excluded.cache_hits,
+                judge_cost_usd = judge_cost_usd + excluded.judge_cost_usd,
+                cost_usd = cost_usd + excluded.cost_usd,
+                baseline_cost_usd = baseline_cost_usd + excluded.baseline_cost_usd,
+                estimated_cost_usd = estimated_cost_usd + excluded.estimated_cost_usd,
+                estimated_baseline_cost_usd =
+                    estimated_baseline_cost_usd + excluded.estimated_baseline_cost_usd;
+        END;
+        CREATE TRIGGER decisions_rollup_delete AFTER DELETE ON decisions BEGIN
+            UPDATE decision_rollups SET
+                requests = requests - 1,
+                cache_hits = cache_hits - OLD.cached,
+                judge_cost_usd = judge_cost_usd - OLD.judge_cost_usd,
+                cost_usd = cost_usd - COALESCE(OLD.cost_usd, 0),
+                baseline_cost_usd = baseline_cost_usd - COALESCE(OLD.baseline_cost_usd, 0),
+                estimated_cost_usd = estimated_cost_usd - OLD.estimated_cost_usd,
+                estimated_baseline_cost_usd =
+                    estimated_baseline_cost_usd - OLD.estimated_baseline_cost_usd
+            WHERE day = substr(OLD.created_at, 1, 10) AND tier = OLD.tier AND model = OLD.model
+                AND source = OLD.source AND status = OLD.status
+                AND rule = COALESCE(OLD.rule, '') AND arm = OLD.arm;
+        END;
+        INSERT INTO decision_rollups
+            SELECT substr(created_at, 1, 10), tier, model, source, status, COALESCE(rule, ''), arm,
+                COUNT(*), SUM(cached), SUM(judge_cost_usd), COALESCE(SUM(cost_usd), 0),
+                COALESCE(SUM(baseline_cost_usd), 0), SUM(estimated_cost_usd),
+                SUM(estimated_baseline_cost_usd)
+            FROM decisions GROUP BY 1, 2, 3, 4, 5, 6, 7
+        """,
+    ),
 ]
 
 

@@ -18,13 +18,14 @@ GROUPINGS = {"tier": "tier", "model": "model", "day": "day"}
 # Whole days come from the rollups (migration 004); the first day of a `since` that starts within
 # a day comes from the decisions themselves, read through the created_at index.
 _ROLLUP_FACTS = """
-    SELECT day, tier, model, source, status, requests, cache_hits, judge_cost_usd, cost_usd,
-        baseline_cost_usd, estimated_cost_usd, estimated_baseline_cost_usd
+    SELECT day, tier, model, source, status, rule, arm, requests, cache_hits, judge_cost_usd,
+        cost_usd, baseline_cost_usd, estimated_cost_usd, estimated_baseline_cost_usd
     FROM decision_rollups WHERE requests > 0 AND day >= :first_whole_day
 """
 _ROW_FACTS = """
-    SELECT substr(created_at, 1, 10) AS day, tier, model, source, status, 1 AS requests,
-        cached AS cache_hits, judge_cost_usd, COALESCE(cost_usd, 0) AS cost_usd,
+    SELECT substr(created_at, 1, 10) AS day, tier, model, source, status,
+        COALESCE(rule, '') AS rule, arm, 1 AS requests, cached AS cache_hits, judge_cost_usd,
+        COALESCE(cost_usd, 0) AS cost_usd,
         COALESCE(baseline_cost_usd, 0) AS baseline_cost_usd, estimated_cost_usd,
         estimated_baseline_cost_usd
     FROM decisions WHERE created_at >= :since AND created_at < :first_whole_day
@@ -33,7 +34,8 @@ _ROW_FACTS = """
 _AGGREGATES = """
     COALESCE(SUM(requests), 0) AS requests,
     COALESCE(SUM(cache_hits), 0) AS cache_hits,
-    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough') THEN requests END), 0) AS judged,
+    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule') THEN requests END), 0)
+        AS judged,
     COALESCE(SUM(CASE WHEN status <> 'routed' THEN requests END), 0) AS proxied,
     COALESCE(SUM(CASE WHEN status = 'error' THEN requests END), 0) AS errors,
     COALESCE(SUM(CASE WHEN status = 'incomplete' THEN requests END), 0) AS incomplete,

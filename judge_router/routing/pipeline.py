@@ -3,9 +3,10 @@
 /route, the proxy faces and `eval` all come here, so a step added once applies everywhere. Each step
 looks at the draft and fills in what it can; a step with nothing to do leaves it alone:
 
-    explicit (forced tier / passthrough) → read → no text → cache → judge → models
+    explicit (forced tier / passthrough) → read → rules → no text → cache → judge → rule bounds
+    → rollout arm → models
 
-Rules, bounds, budgets and rollout are steps of the same kind, placed in that order.
+Budget caps are a step of the same kind, between the bounds and the rollout.
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from judge_router.config import Settings
+from judge_router.config_policy import Rule
 from judge_router.routing.judges.chain import JudgeChain, Judged
 from judge_router.routing.one_flight import LeaderCancelled, OneFlight
 from judge_router.routing.reading import ConversationReader, Reading
 from judge_router.routing.request import ModelNames, RoutingRequest, explicit_choice
+from judge_router.routing.rules import Rules
 from judge_router.routing.verdict_store import VerdictStore
 from judge_router.types import Decision, Source, Tier, Verdict
 
 
 def new_request_id() -> str:
     return f"jr-{uuid.uuid4().hex}"
+
+
+def in_rollout(prompt_hash: str, percent: float) -> bool:
+    """Whether a prompt is in the routed share: its hash read as a number in [0, 10000)."""
+    return int(prompt_hash[:8], 16) % 10_000 < percent * 100
 
 
 @dataclass(slots=True)
@@ -37,6 +45,8 @@ class Draft:
     verdict: Verdict | None = None
     cached: bool = False
     models: list[str] | None = None
+    rule: Rule | None = None  # the rule that matched (its action applied, or bounds to apply)
+    arm: str = "routed"
 
     def decision(self) -> Decision:
         assert self.reading is not None and self.verdict is not None and self.models
@@ -52,6 +62,8 @@ class Draft:
             metadata=request.metadata,
             api_key_id=request.api_key_id,
             prompt_text=self.reading.prompt_text,
+            rule=self.rule.name if self.rule else None,
+            arm=self.arm,
         )
 
 
@@ -73,12 +85,16 @@ class DecisionPipeline:
         self.configured_models = ModelNames.of(
             (entry.name, entry.model) for entries in settings.tiers.values() for entry in entries
         )
+        self.rules = Rules(settings.rules)
         self.steps: list[tuple[str, Step]] = [
             ("explicit", self.explicit),
             ("read", self.read),
+            ("rules", self.apply_rules),
             ("no_text", self.no_text),
             ("cache", self.cache),
             ("judge", self.judge),
+            ("bounds", self.rule_bounds),
+            ("rollout", self.rollout_arm),
             ("models", self.tier_models),
         ]
 
@@ -117,6 +133,56 @@ class DecisionPipeline:
 
     async def read(self, draft: Draft) -> None:
         draft.reading = self.reader.read(draft.request.messages)
+
+    async def apply_rules(self, draft: Draft) -> None:
+        """The first rule that matches: it decides the tier or model, or sets bounds for later."""
+        if draft.verdict is not None or not self.rules.compiled:
+            return
+        assert draft.reading is not None
+        rule = self.rules.first_match(draft.request, draft.reading.view.prompt_tokens)
+        if rule is None:
+            return
+        draft.rule = rule
+        if rule.model is not None:
+            model = self.configured_models.litellm_model[rule.model]
+            draft.models = [model]
+            tier = self.tier_of(model)
+        elif rule.tier is not None:
+            tier = rule.tier
+        else:
+            return  # bounds (or a strategy only): the judge decides, rule_bounds applies them
+        draft.verdict = Verdict(tier=tier, reason=f"rule {rule.name}", source=Source.RULE)
+
+    async def rule_bounds(self, draft: Draft) -> None:
+        """A matched rule's min_tier / max_tier, applied to the judge's verdict."""
+        rule, verdict = draft.rule, draft.verdict
+        if rule is None or verdict is None or verdict.source is Source.RULE:
+            return
+        bounded = verdict.tier
+        if rule.max_tier is not None and bounded.rank > rule.max_tier.rank:
+            bounded = rule.max_tier
+        if rule.min_tier is not None and bounded.rank < rule.min_tier.rank:
+            bounded = rule.min_tier
+        if bounded is not verdict.tier:  # the judge's cost and reason stay on record
+            draft.verdict = verdict.model_copy(update={
+                "tier": bounded, "source": Source.RULE,
+                "reason": f"{verdict.reason} (judged {verdict.tier.value}; rule {rule.name} "
+                          f"bounds it to {bounded.value})",
+            })  # fmt: skip
+
+    async def rollout_arm(self, draft: Draft) -> None:
+        """Hold back part of a tier's traffic on the baseline: the arm follows the prompt's hash,
+        so a prompt stays in its arm and ramping up is a config change."""
+        rollout = self.settings.rollout
+        verdict = draft.verdict
+        if rollout.everything_routed or verdict is None:
+            return
+        if verdict.source in (Source.FORCED, Source.PASSTHROUGH):
+            return  # the client chose: nothing to compare
+        assert draft.reading is not None
+        if not in_rollout(draft.reading.prompt_hash, rollout.percent(verdict.tier)):
+            draft.arm = "holdout"
+            draft.models = [self.settings.baseline]
 
     async def no_text(self, draft: Draft) -> None:
         """Nothing but images, audio or files: no judge can rate it, so a configured tier does."""

@@ -42,6 +42,8 @@ class RouteAnswer(BaseModel):
     judge_latency_ms: float
     # Why the judge did not answer, when judge.on_failure did (e.g. "timeout"); else null.
     judge_error: str | None = None
+    rule: str | None = None  # the routing rule that matched, if any
+    arm: str = "routed"  # routed, or holdout: held back on the baseline by `rollout`
     prompt_tokens: int
     estimated_cost_usd: float
     baseline_model: str
@@ -97,6 +99,8 @@ class Engine:
             judge_cost_usd=round_usd(row.judge_cost_usd),
             judge_latency_ms=row.judge_latency_ms,
             judge_error=decision.verdict.judge_error,
+            rule=decision.rule,
+            arm=decision.arm,
             prompt_tokens=row.prompt_tokens,
             estimated_cost_usd=round_usd(row.estimated_cost_usd),
             baseline_model=row.baseline_model,

@@ -95,6 +95,9 @@ class RowBuilder:
             metadata=decision.metadata,
             api_key_id=decision.api_key_id,
             prompt_text=decision.prompt_text,
+            rule=decision.rule,
+            arm=decision.arm,
+            budget=decision.budget,
         )
         if served is not None:
             row.status = served.status

@@ -30,6 +30,9 @@ def router_info(
     }
     if decision.verdict.judge_error:
         info["judge_error"] = decision.verdict.judge_error
+    if decision.rule is not None:
+        info["rule"] = decision.rule
+    info["arm"] = decision.arm
     dropped = sorted({p for a in attempts if a.model == model for p in (a.dropped_params or [])})
     if dropped:
         info["dropped_params"] = dropped
