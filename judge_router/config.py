@@ -157,11 +157,14 @@ class Settings(BaseSettings):
         return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
 
     def called_models(self) -> list[ModelEntry]:
-        """Every model the service may call: tier models and the LLM judge (not a baseline that is
-        only priced)."""
+        """Every model the service may call: tier models, the LLM judge, and the baseline when the
+        rollout holds traffic back on it (otherwise it is only priced)."""
         entries = [entry for tier_entries in self.tiers.values() for entry in tier_entries]
         if not self.judge.is_heuristic:
             entries.append(self.judge.entry)
+        listed = {entry.model for entry in entries}
+        if not self.rollout.everything_routed and self.baseline not in listed:
+            entries.append(self.model_entry(self.baseline))
         return entries
 
     def priced_models(self) -> list[ModelEntry]:

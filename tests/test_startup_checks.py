@@ -242,3 +242,7 @@ def test_the_credentials_warning_names_only_models_that_will_be_called(
     data["tiers"]["high"].append({"model": "claude-sonnet-4-5"})
     (line,) = report(data)
     assert "claude-sonnet-4-5: ANTHROPIC_API_KEY" in line
+    # Held-back traffic goes to the baseline: then it is called, and its key is needed.
+    held = settings_data(tmp_path, baseline="claude-sonnet-4-5", rollout={"low": 50})
+    (line,) = report(held)
+    assert "claude-sonnet-4-5: ANTHROPIC_API_KEY" in line
