@@ -90,6 +90,7 @@ class Options:
     startup_timeout_s: float = 60.0
     profile_server: Path | None = None  # run the server under cProfile, stats written here
     quick: bool = False
+    policy: bool = False  # 20 rules and 3 budgets configured (none matches)
 
 
 QUICK = Options(requests=40, concurrency=(4,), warmup=5, prompts=5, repeats=1, quick=True)
@@ -300,9 +301,38 @@ def model_entry(
     }
 
 
-def write_config(directory: Path, judge_base_url: str, max_input_tokens: int) -> Path:
+def policy_sections() -> dict[str, Any]:
+    """20 rules and 3 budgets that every benchmark request is checked against and none matches:
+    the most work the policy can add to a decision (every rule tried, the regexes last)."""
+    rules: list[dict[str, Any]] = [
+        {"name": f"team-{i}", "match": {"metadata": {"team": f"team-{i}"}}, "tier": "low"}
+        for i in range(15)
+    ]
+    rules += [
+        {"name": f"long-{i}", "match": {"min_prompt_tokens": 50_000 + i}, "max_tier": "medium"}
+        for i in range(2)
+    ]
+    rules += [
+        {"name": f"regex-{i}", "match": {"last_user_regex": pattern}, "tier": "high"}
+        for i, pattern in enumerate(
+            [r"(?i)review (this|my) (code|pull request)", r"\bSELECT\b.+\bFROM\b", r"^translate:"]
+        )
+    ]
+    budgets = [
+        {"name": "team-search", "scope": {"metadata": "team"}, "value": "search",
+         "usd_per_month": 500, "over_soft": "max_tier_medium", "over_hard": "reject"},
+        {"name": "team-ads", "scope": {"metadata": "team"}, "value": "ads",
+         "usd_per_month": 500, "over_hard": "max_tier_low"},
+        {"name": "everyone", "usd_per_month": 1_000_000, "over_hard": "max_tier_low"},
+    ]  # fmt: skip
+    return {"rules": rules, "budgets": budgets}
+
+
+def write_config(
+    directory: Path, judge_base_url: str, max_input_tokens: int, policy: bool = False
+) -> Path:
     """A config whose judge and tier models all live on the loopback fake, with explicit prices."""
-    data = {
+    data: dict[str, Any] = {
         "judge": {
             "model": "openai/fake-judge",
             "litellm_params": litellm_params(judge_base_url, JUDGE_INPUT_PRICE, 4e-7),
@@ -321,6 +351,8 @@ def write_config(directory: Path, judge_base_url: str, max_input_tokens: int) ->
         # The largest judge-token prompt (100,000 tokens) is about 0.5 MB of JSON.
         "server": {"max_body_bytes": 4_000_000},
     }
+    if policy:
+        data.update(policy_sections())
     return write_yaml(directory / "config.yaml", data)
 
 
@@ -583,7 +615,9 @@ def run_benchmark(options: Options) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="bench-route-") as tmp, FakeUpstream() as upstream:
         directory = Path(tmp)
-        config = write_config(directory, upstream.base_url, options.max_input_tokens)
+        config = write_config(
+            directory, upstream.base_url, options.max_input_tokens, options.policy
+        )
         with router_server(config, directory / "server.log", options) as (port, process):
             prompts = load_prompts(options.prompts)
             fill = run_async(fill_cache(port, process.pid, prompts, options.phase_timeout_s))
@@ -802,6 +836,9 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
     )
     parser.add_argument("--no-ceiling", action="store_true", help="skip the load-generator ceiling")
     parser.add_argument(
+        "--policy", action="store_true", help="configure 20 rules and 3 budgets (none matches)"
+    )
+    parser.add_argument(
         "--profile-server", type=Path, metavar="PROF", help="run the server under cProfile"
     )
     args = parser.parse_args(argv)
@@ -816,6 +853,8 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
     options = dataclasses.replace(options, **{k: v for k, v in given.items() if v is not None})
     if args.no_ceiling:
         options = dataclasses.replace(options, ceiling=False)
+    if args.policy:
+        options = dataclasses.replace(options, policy=True)
     if options.requests < 1 or options.prompts < 1 or min(options.concurrency) < 1:
         parser.error("--requests, --prompts and --concurrency must be at least 1")
     return options, args.json

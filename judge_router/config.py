@@ -19,7 +19,7 @@ from pydantic_settings import (
 )
 
 from judge_router.config_models import expand_model_names
-from judge_router.config_policy import RolloutConfig, Rule, check_rules
+from judge_router.config_policy import Budget, RolloutConfig, Rule, check_budgets, check_rules
 from judge_router.config_sections import (
     ApiKey,
     CacheConfig,
@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         json_schema_extra={"shown_default": "`[]`"},
     )
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    budgets: list[Budget] = Field(
+        default_factory=list,
+        description="monthly USD limits per scope (everyone, one `metadata` value, one service "
+        "key), counted from the ledger: past `soft_pct` the verdict is capped (`over_soft`), past "
+        "`usd_per_month` capped or refused with 429 (`over_hard`): see docs/policy.md",
+        json_schema_extra={"shown_default": "`[]`"},
+    )
     cache: CacheConfig = Field(default_factory=CacheConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -132,9 +139,10 @@ class Settings(BaseSettings):
         return ordered
 
     @model_validator(mode="after")
-    def _rules_name_configured_models(self) -> Settings:
+    def _policy_names_configured_things(self) -> Settings:
         accepted = {name for e in self.tiers.values() for x in e for name in (x.model, x.name)}
         check_rules(self.rules, accepted)
+        check_budgets(self.budgets, {key.id for key in self.server.api_keys})
         return self
 
     def model_entry(self, model: str) -> ModelEntry:

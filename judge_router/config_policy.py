@@ -1,13 +1,22 @@
-"""The routing policy sections of the config: rules before the judge and the gradual rollout."""
+"""The routing policy sections of the config: rules before the judge, the gradual rollout and
+monthly budgets."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
 
 from judge_router.types import TIER_ORDER, Tier
+from judge_router.validation import describe_errors
 
 ENDPOINTS = ("route", "complete", "chat", "responses", "messages", "cli", "eval")
 MetadataValue = str | int | float | bool
@@ -127,3 +136,93 @@ class RolloutConfig(BaseModel):
     @property
     def everything_routed(self) -> bool:
         return all(self.percent(tier) >= 100 for tier in TIER_ORDER)
+
+
+BudgetCap = Literal["max_tier_low", "max_tier_medium"]
+BudgetAction = Literal["max_tier_low", "max_tier_medium", "reject"]
+CAP_TIERS: dict[str, Tier] = {"max_tier_low": Tier.LOW, "max_tier_medium": Tier.MEDIUM}
+# How much an action restricts: the strictest of the budgets over a request applies.
+ACTION_RANK: dict[str | None, int] = {None: 0, "max_tier_medium": 1, "max_tier_low": 2, "reject": 3}
+
+
+class BudgetScope(BaseModel):
+    """Whose spend a budget counts: the requests with one metadata value, or one service key's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: str | None = Field(default=None, min_length=1, max_length=100, pattern=r'^[^"\\]+$')
+    api_key_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class Budget(BaseModel):
+    """A monthly USD limit on the spend of a scope (everyone when `scope` is left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    scope: BudgetScope | None = None
+    value: MetadataValue | None = None  # with scope.metadata: the value whose spend this is
+    usd_per_month: float = Field(gt=0, allow_inf_nan=False)
+    soft_pct: float = Field(default=80, ge=0, le=100)
+    over_soft: BudgetCap | None = None
+    over_hard: BudgetAction = "reject"
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _named(cls, data: Any, handler: ModelWrapValidatorHandler[Budget]) -> Budget:
+        """Every error names the budget, not only its index in the list."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            name = data.get("name") if isinstance(data, dict) else None
+            problems = "; ".join(describe_errors(exc.errors(), root=""))
+            raise ValueError(f"budget {name!r}: {problems}" if name else problems) from None
+
+    @model_validator(mode="after")
+    def _scope_is_complete(self) -> Budget:
+        scope, named = self.scope, f"budget {self.name!r}"
+        if scope is not None and (scope.metadata is None) == (scope.api_key_id is None):
+            raise ValueError(
+                f"{named}: scope: give `metadata: KEY` (with `value`) or `api_key_id: ID`; leave "
+                "scope out to count everyone's spend"
+            )
+        key = scope.metadata if scope is not None else None
+        if key is not None and self.value is None:
+            raise ValueError(
+                f"{named}: scope {{metadata: {key}}} needs `value`: whose spend this is (e.g. "
+                "value: search)"
+            )
+        if key is None and self.value is not None:
+            raise ValueError(f"{named}: `value` goes with `scope: {{metadata: KEY}}` only")
+        if ACTION_RANK[self.over_hard] < ACTION_RANK[self.over_soft]:
+            raise ValueError(
+                f"{named}: over_hard ({self.over_hard}) is looser than over_soft ({self.over_soft})"
+            )
+        return self
+
+    def action(self, state: str) -> str | None:
+        """What the budget does to a request in `state` (ok, soft or hard)."""
+        return {"soft": self.over_soft, "hard": self.over_hard}.get(state)
+
+    def scope_public(self) -> dict[str, Any]:
+        """The scope as /stats shows it: {} (everyone), {metadata, value} or {api_key_id}."""
+        if self.scope is None:
+            return {}
+        if self.scope.metadata is not None:
+            return {"metadata": self.scope.metadata, "value": self.value}
+        return {"api_key_id": self.scope.api_key_id}
+
+
+def check_budgets(budgets: list[Budget], api_key_ids: set[str]) -> None:
+    """Names are unique and a key's budget names a configured key; raises ValueError."""
+    seen: set[str] = set()
+    for index, budget in enumerate(budgets):
+        if budget.name in seen:
+            raise ValueError(f"budgets[{index}]: the name {budget.name!r} is used twice")
+        seen.add(budget.name)
+        key = budget.scope.api_key_id if budget.scope else None
+        if key is not None and key not in api_key_ids:
+            raise ValueError(
+                f"budgets[{index}] ({budget.name}): api_key_id {key!r} is not a key of "
+                f"server.api_keys (ids: {sorted(api_key_ids)})"
+            )

@@ -45,6 +45,7 @@ class Source(StrEnum):
     FALLBACK = "fallback"  # the judge failed and `judge.on_failure` named a fixed tier
     PASSTHROUGH = "passthrough"  # the client named a configured model: no routing
     RULE = "rule"  # a configured rule chose or bounded the tier (or routing.no_text_tier)
+    BUDGET = "budget"  # a budget capped the tier (`budgets:`)
 
 
 class Verdict(BaseModel):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import respx
 
+from judge_router.accounting.budgets import SpendScope, row_spend
 from judge_router.accounting.ledger import LedgerHealth
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.routing.conversation import JudgedView
@@ -232,8 +234,17 @@ class FakeLedger:
             if since is None or row.created_at >= since
         ]
 
-    async def summary(self, since: str | None = None) -> dict[str, Any]:
+    async def summary(self, since: str | None = None, view: Any = None) -> dict[str, Any]:
         return {"rows": len(await self.rows(since))}
+
+    async def spend(self, scopes: Sequence[SpendScope], start: str, end: str) -> list[float]:
+        if self.failing:
+            raise OSError("the fake ledger is failing")
+        rows = [row for row in self.stored.values() if start <= row.created_at < end]
+        return [
+            sum(row_spend(row) for row in rows if scope.covers(row.metadata, row.api_key_id))
+            for scope in scopes
+        ]
 
     async def health(self) -> LedgerHealth:
         return LedgerHealth(not self.failing, 0, len(self.pending), 0)

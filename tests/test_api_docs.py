@@ -19,7 +19,7 @@ from fakes import fake_upstream
 
 API_DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 # Objects whose keys are data (model names, sources), not fields: documented as one field.
-MAPS = {"open_circuits.judge", "open_circuits.models", "verdicts_by_source"}
+MAPS = {"open_circuits.judge", "open_circuits.models", "verdicts_by_source", "where"}
 
 
 def documented(table: str) -> set[str]:
@@ -59,10 +59,16 @@ async def answers(settings: Settings, respx_mock: respx.MockRouter) -> dict[str,
         # The judge fails (judge_error) and `moderation` is a parameter the model does not take.
         body = {"messages": [{"role": "user", "content": "hi"}], "moderation": {"model": "m"}}
         proxied = (await client.post("/v1/chat/completions", json=body)).json()
+        # A budget caps this one (and skips the judge), so its `router` names the budget.
+        body = {"messages": [{"role": "user", "content": "hi"}], "metadata": {"team": "capped"}}
+        capped = (await client.post("/v1/chat/completions", json=body)).json()
         stats = (await client.get("/stats")).json()
+        query = {"group_by": "metadata.team", "arm": "routed"}
+        grouped = (await client.get("/stats", params=query)).json()
         health = (await client.get("/healthz")).json()
     await engine.aclose()
-    return {"route": routed, "router": proxied["router"], "stats": stats, "healthz": health}
+    return {"route": routed, "router": proxied["router"], "capped": capped["router"],
+            "stats": stats, "grouped": grouped, "healthz": health}  # fmt: skip
 
 
 async def test_every_answer_field_is_documented_and_every_documented_one_exists(
@@ -72,17 +78,30 @@ async def test_every_answer_field_is_documented_and_every_documented_one_exists(
         return_value=httpx.Response(500, json={"error": {"message": "judge down"}})
     )
     # A rule that matches everything and changes nothing, so answers name it.
-    settings = make_settings(rules=[{"name": "everything", "max_tier": "high"}])
+    # A budget that caps one team's requests to the lowest tier, so answers and /stats name it.
+    capped = {"name": "capped", "scope": {"metadata": "team"}, "value": "capped",
+              "usd_per_month": 1, "soft_pct": 0, "over_soft": "max_tier_low"}  # fmt: skip
+    settings = make_settings(rules=[{"name": "everything", "max_tier": "high"}], budgets=[capped])
     got = await answers(settings, respx_mock)
     assert "judge_error" in got["router"] and "dropped_params" in got["router"]
-    for table in ("route", "router", "healthz"):
+    assert got["capped"]["budget"] == "capped"
+    for table in ("route", "healthz"):
         assert fields(got[table]) == documented(table), table
+    assert fields(got["router"]) | fields(got["capped"]) == documented("router")
     stats = got["stats"]
     assert set(stats) == documented("stats")
     group = documented("stats-group")
     assert set(stats["totals"]) == group
     for breakdown, key in (("by_tier", "tier"), ("by_model", "model"), ("by_day", "day")):
         assert set(stats[breakdown][0]) == group | {key}, breakdown
+    assert set(stats["budgets"][0]) == documented("stats-budget")
+    assert set(stats["by_arm"][0]) == group | documented("stats-arm")
+    # A group_by answer: the plain fields, plus its own, each group with the figures besides.
+    grouped = got["grouped"]
+    assert set(stats) <= set(grouped)
+    assert set(grouped) - set(stats) == {"group_by", "where", "groups", "groups_folded"}
+    own = fields({key: grouped[key] for key in set(grouped) - set(stats)})
+    assert own == documented("stats-groups") | {f"groups[].{name}" for name in group}
 
 
 def test_the_table_reader_sees_every_row() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from judge_router.accounting.budgets import SpendScope
 from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.accounting.stats_view import StatsView
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +31,17 @@ class Ledger(Protocol):
         """Every row (oldest first), optionally from an ISO timestamp on."""
         ...
 
-    async def summary(self, since: str | None = None) -> dict[str, Any]:
-        """Savings totals and breakdowns (see stats.py)."""
+    async def summary(
+        self, since: str | None = None, view: StatsView | None = None
+    ) -> dict[str, Any]:
+        """Savings totals and breakdowns (see stats.py); a `view` filters them and adds groups
+        (stats_view.py). Raises stats_scan.ScanTooLong when a view reads the rows for too long."""
+        ...
+
+    async def spend(self, scopes: Sequence[SpendScope], start: str, end: str) -> list[float]:
+        """What each scope spent over the rows created in [start, end) (ISO timestamps, UTC):
+        verdicts plus realised answers, /route estimates (see budgets.py). Budgets call it in
+        the background, never per request."""
         ...
 
     async def health(self) -> LedgerHealth: ...

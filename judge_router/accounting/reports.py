@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 def usd(value: float | None) -> str:
@@ -25,6 +26,14 @@ def ratio(value: float | None) -> str:
 BREAKDOWNS = ("by_tier", "by_model", "by_day")
 
 
+def scope(summary: dict[str, Any]) -> str:
+    """' since …' and ' where k=v, …' as far as the summary was narrowed."""
+    where = [f"{key}={'|'.join(values)}" for key, values in summary.get("where", {}).items()]
+    return (f" since {summary['since']}" if summary["since"] else "") + (
+        f" where {', '.join(where)}" if where else ""
+    )
+
+
 def print_summary(
     summary: dict[str, Any],
     console: Console | None = None,
@@ -32,9 +41,7 @@ def print_summary(
 ) -> None:
     console = console or Console()
     totals = summary["totals"]
-    table = Table(
-        title="judge-router: totals" + (f" since {summary['since']}" if summary["since"] else "")
-    )
+    table = Table(title=Text("judge-router: totals" + scope(summary)))  # Text: values, not markup
     table.add_column("figure")
     table.add_column("value", justify="right")
     for label, value in (

@@ -19,15 +19,18 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from judge_router.accounting import recovery
+from judge_router.accounting.budgets import SpendScope, spend_by_scope
 from judge_router.accounting.ledger import LedgerHealth
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.migrations import connect, migrate
 from judge_router.accounting.stats import summarise
+from judge_router.accounting.stats_view import StatsView
 
 log = logging.getLogger(__name__)
 
@@ -254,14 +257,27 @@ class SqliteLedger:
                     row[blob] = json.loads(row[blob])
         return found
 
-    async def summary(self, since: str | None = None) -> dict[str, Any]:
-        return await asyncio.to_thread(self._summary, since)
+    async def summary(
+        self, since: str | None = None, view: StatsView | None = None
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self._summary, since, view)
 
-    def _summary(self, since: str | None) -> dict[str, Any]:
+    def _summary(self, since: str | None, view: StatsView | None) -> dict[str, Any]:
         conn = connect(self.path)  # its own connection: a long read never holds the write lock
         try:
             migrate(conn)
-            return summarise(conn, since)
+            return summarise(conn, since, view)
+        finally:
+            conn.close()
+
+    async def spend(self, scopes: Sequence[SpendScope], start: str, end: str) -> list[float]:
+        return await asyncio.to_thread(self._spend, scopes, start, end)
+
+    def _spend(self, scopes: Sequence[SpendScope], start: str, end: str) -> list[float]:
+        conn = connect(self.path)  # as _summary: its own connection, off the event loop
+        try:
+            migrate(conn)
+            return spend_by_scope(conn, scopes, start, end)
         finally:
             conn.close()
 

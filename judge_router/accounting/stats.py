@@ -1,7 +1,9 @@
-"""Savings summaries over the ledger: totals and breakdowns by tier, model and day.
+"""Savings summaries over the ledger: totals and breakdowns by tier, model, day and rollout arm,
+and, for a StatsView (stats_view.py), filtered figures and groups by any key.
 
 Plain SQL that SQLite and PostgreSQL both accept: conditional counts use COUNT(CASE ...), not SUM
-of a boolean, which only SQLite takes.
+of a boolean, which only SQLite takes (the metadata expression is SQLite's JSON functions; a
+PostgreSQL ledger would give its own).
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ import sqlite3
 from datetime import date, timedelta
 from typing import Any
 
+from judge_router.accounting.stats_scan import SCAN_LIMIT_S, SCANNED_FACTS, scanned
+from judge_router.accounting.stats_view import StatsView, conditions, expression
 from judge_router.types import round_usd
 
 # Columns a breakdown may group by (never user text in SQL).
 GROUPINGS = {"tier": "tier", "model": "model", "day": "day"}
+MAX_GROUPS = 100  # a grouping's largest groups by spend; the rest are added up as one, OTHER
+NONE, OTHER = "(none)", "(other)"
 
 # Whole days come from the rollups (migration 004); the first day of a `since` that starts within
 # a day comes from the decisions themselves, read through the created_at index.
@@ -30,7 +36,6 @@ _ROW_FACTS = """
         estimated_baseline_cost_usd
     FROM decisions WHERE created_at >= :since AND created_at < :first_whole_day
 """
-
 _AGGREGATES = """
     COALESCE(SUM(requests), 0) AS requests,
     COALESCE(SUM(cache_hits), 0) AS cache_hits,
@@ -45,16 +50,39 @@ _AGGREGATES = """
     COALESCE(SUM(estimated_cost_usd), 0.0) AS estimated_spend_usd,
     COALESCE(SUM(estimated_baseline_cost_usd), 0.0) AS estimated_baseline_spend_usd
 """
+# What a per-request estimate divides: the estimates of the requests no model was called for.
+_ROUTED_ESTIMATE = """
+    COALESCE(SUM(CASE WHEN status = 'routed' THEN estimated_cost_usd END), 0.0)
+        AS routed_estimated_spend_usd
+"""
+_MODEL_AGGREGATES = f"""
+    COALESCE(SUM(requests), 0) AS requests,
+    COALESCE(SUM(CASE WHEN status <> 'routed' THEN requests END), 0) AS proxied,
+    COALESCE(SUM(cost_usd), 0.0) AS realised_spend_usd, {_ROUTED_ESTIMATE}
+"""
+# Rows the rollout puts in an arm: it never holds back a tier the client chose.
+_IN_AN_ARM = "source NOT IN ('forced', 'passthrough', 'budget')"
 
 
-def _facts(since: str | None) -> tuple[str, dict[str, str]]:
-    """The CTE every figure is summed over, and its parameters."""
-    if since is None:
-        return f"WITH facts AS ({_ROLLUP_FACTS})", {"first_whole_day": ""}
-    day = since[:10]
-    first_whole_day = day if since <= f"{day}T00:00:00+00:00" else _next_day(day)
-    sql = f"WITH facts AS ({_ROLLUP_FACTS} UNION ALL {_ROW_FACTS})"
-    return sql, {"first_whole_day": first_whole_day, "since": since}
+def _facts(since: str | None, view: StatsView | None) -> tuple[str, dict[str, str]]:
+    """The CTE every figure is summed over, and its parameters (from the rollups)."""
+    params: dict[str, str] = {"first_whole_day": ""}
+    union = _ROLLUP_FACTS
+    if since is not None:
+        day = since[:10]
+        params["first_whole_day"] = day if since <= f"{day}T00:00:00+00:00" else _next_day(day)
+        params["since"] = since
+        union = f"{_ROLLUP_FACTS} UNION ALL {_ROW_FACTS}"
+    if view is None:
+        return f"WITH facts AS ({union})", params
+    group = "NULL" if view.group_by is None else expression(view.group_by, False, params)
+    where = " AND ".join(conditions(view, False, params)) or "1 = 1"
+    return (
+        f"WITH facts AS (SELECT u.*, COALESCE({group}, '') AS grp, "
+        f"CASE WHEN {group} IS NULL THEN 1 ELSE 0 END AS grp_none FROM ({union}) AS u "
+        f"WHERE {where})",
+        params,
+    )
 
 
 def _next_day(day: str) -> str:
@@ -78,11 +106,48 @@ def _derive(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def summarise(conn: sqlite3.Connection, since: str | None = None) -> dict[str, Any]:
-    """Totals, verdicts by source, and breakdowns by tier, model and day, from `since` on (an ISO
-    datetime in UTC, as the ledger writes them)."""
-    facts, params = _facts(since)
+def _per_request(row: dict[str, Any], derive: bool = True) -> dict[str, Any]:
+    """`row`'s figures (derived, unless not `derive`) and its spend per request: realised spend
+    per proxied request, and the /route estimate per request no model was called for."""
+    estimated = row.pop("routed_estimated_spend_usd")
+    if derive:
+        _derive(row)
+    proxied, routed_only = row["proxied"], row["requests"] - row["proxied"]
+    spend = row["realised_spend_usd"]
+    row["spend_per_request_usd"] = round_usd(spend / proxied) if proxied else None
+    row["estimated_spend_per_request_usd"] = (
+        round_usd(estimated / routed_only) if routed_only else None
+    )
+    return row
+
+
+def summarise(
+    conn: sqlite3.Connection,
+    since: str | None = None,
+    view: StatsView | None = None,
+    scan_limit_s: float = SCAN_LIMIT_S,
+    max_groups: int = MAX_GROUPS,
+) -> dict[str, Any]:
+    """Totals, verdicts by source, and breakdowns by tier, model, day and arm, from `since` on (an
+    ISO datetime in UTC, as the ledger writes them); with a `view`, over its filtered rows, plus
+    its groups. Raises stats_scan.ScanTooLong when a view that reads the decisions takes over
+    `scan_limit_s`."""
     conn.row_factory = sqlite3.Row
+    if view is not None and view.needs_rows:
+        with scanned(conn, since, view, scan_limit_s):
+            return _summary(conn, SCANNED_FACTS, {}, since, view, max_groups)
+    facts, params = _facts(since, view)
+    return _summary(conn, facts, params, since, view, max_groups)
+
+
+def _summary(
+    conn: sqlite3.Connection,
+    facts: str,
+    params: dict[str, str],
+    since: str | None,
+    view: StatsView | None,
+    max_groups: int,
+) -> dict[str, Any]:
     total = dict(conn.execute(f"{facts} SELECT {_AGGREGATES} FROM facts", params).fetchone())
     by_source = {
         row[0]: row[1]
@@ -93,18 +158,89 @@ def summarise(conn: sqlite3.Connection, since: str | None = None) -> dict[str, A
         )
     }
     breakdowns: dict[str, list[dict[str, Any]]] = {}
-    for name, expression in GROUPINGS.items():
+    for name, column in GROUPINGS.items():
         rows = conn.execute(
-            f"{facts} SELECT {expression} AS {name}, {_AGGREGATES} FROM facts "
-            f"GROUP BY {expression} HAVING SUM(requests) > 0 ORDER BY {expression}",
+            f"{facts} SELECT {column} AS {name}, {_AGGREGATES} FROM facts "
+            f"GROUP BY {column} HAVING SUM(requests) > 0 ORDER BY {column}",
             params,
         )
         breakdowns[name] = [_derive(dict(row)) for row in rows]
-    return {
+    arms = conn.execute(
+        f"{facts} SELECT arm, {_AGGREGATES}, {_ROUTED_ESTIMATE} FROM facts WHERE {_IN_AN_ARM} "
+        "GROUP BY arm HAVING SUM(requests) > 0 ORDER BY CASE arm WHEN 'routed' THEN 0 ELSE 1 END",
+        params,
+    )
+    answer: dict[str, Any] = {
         "since": since,
         "totals": _derive(total),
         "verdicts_by_source": by_source,
         "by_tier": breakdowns["tier"],
         "by_model": breakdowns["model"],
         "by_day": breakdowns["day"],
+        # quality: per-arm answer quality, a later issue's; None until it is measured.
+        "by_arm": [{**_per_request(dict(row)), "quality": None} for row in arms],
     }
+    if view is not None:
+        answer["group_by"] = view.group_by
+        answer["where"] = view.where_json()
+        answer["groups"], answer["groups_folded"] = (
+            ([], 0) if view.group_by is None else _groups(conn, facts, params, max_groups)
+        )
+    return answer
+
+
+def _groups(
+    conn: sqlite3.Connection, facts: str, params: dict[str, str], max_groups: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The `max_groups` groups that spent most (then the busiest), each with its figures and its
+    spend by model, and the rest added up as one OTHER group; and how many groups that holds.
+
+    The facts are labelled with their group (OTHER: folded 1) and added up by group, model,
+    source and status once, into temp.stats_groups, which both answers read."""
+    labelled = (
+        f"{facts}, top AS (SELECT grp AS key, grp_none AS key_none FROM facts "
+        "GROUP BY grp, grp_none ORDER BY SUM(cost_usd) DESC, SUM(requests) DESC, grp "
+        f"LIMIT {int(max_groups)}), "
+        "labelled AS (SELECT facts.*, CASE WHEN top.key IS NULL THEN 1 ELSE 0 END AS folded, "
+        "CASE WHEN top.key IS NULL THEN '' ELSE facts.grp END AS g, "
+        "CASE WHEN top.key IS NULL THEN 0 ELSE facts.grp_none END AS g_none "
+        "FROM facts LEFT JOIN top ON facts.grp = top.key AND facts.grp_none = top.key_none)"
+    )
+    keys = "folded, g, g_none"
+    conn.execute("DROP TABLE IF EXISTS temp.stats_groups")
+    conn.execute(
+        f"CREATE TEMP TABLE stats_groups AS {labelled} SELECT {keys}, model, source, status, "
+        "SUM(requests) AS requests, SUM(cache_hits) AS cache_hits, "
+        "SUM(judge_cost_usd) AS judge_cost_usd, SUM(cost_usd) AS cost_usd, "
+        "SUM(baseline_cost_usd) AS baseline_cost_usd, "
+        "SUM(estimated_cost_usd) AS estimated_cost_usd, "
+        "SUM(estimated_baseline_cost_usd) AS estimated_baseline_cost_usd "
+        f"FROM labelled GROUP BY {keys}, model, source, status",
+        params,
+    )
+    try:
+        models: dict[tuple[int, str, int], list[dict[str, Any]]] = {}
+        for row in conn.execute(
+            f"SELECT {keys}, model, {_MODEL_AGGREGATES} FROM temp.stats_groups "
+            f"GROUP BY {keys}, model ORDER BY SUM(cost_usd) DESC, SUM(requests) DESC, model"
+        ):
+            figures = dict(row)
+            key = (figures.pop("folded"), figures.pop("g"), figures.pop("g_none"))
+            figures["realised_spend_usd"] = round_usd(figures["realised_spend_usd"])
+            models.setdefault(key, []).append(_per_request(figures, derive=False))
+        groups, kept = [], 0
+        for row in conn.execute(
+            f"SELECT {keys}, {_AGGREGATES}, {_ROUTED_ESTIMATE} FROM temp.stats_groups "
+            f"GROUP BY {keys} ORDER BY folded, SUM(cost_usd) DESC, SUM(requests) DESC, g"
+        ):
+            figures = dict(row)
+            key = (figures.pop("folded"), figures.pop("g"), figures.pop("g_none"))
+            name = OTHER if key[0] else NONE if key[2] else key[1]
+            kept += not key[0]
+            groups.append({"group": name, **_per_request(figures), "by_model": models[key]})
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.stats_groups")
+    count = conn.execute(
+        f"{facts} SELECT COUNT(*) FROM (SELECT grp FROM facts GROUP BY grp, grp_none) AS g", params
+    ).fetchone()[0]
+    return groups, count - kept

@@ -138,6 +138,7 @@ def route(
 ) -> None:
     """Decide the tier and model for PROMPT (`-`: read it from stdin) without calling the model."""
     from judge_router.cli.local_engine import local_route
+    from judge_router.routing.budget_limits import BudgetExceeded
 
     if prompt == "-":
         prompt = sys.stdin.read()
@@ -147,7 +148,7 @@ def route(
     settings = _settings(config_path)
     try:
         answer, warnings = local_route(settings, prompt, tier, dry_run)
-    except ConfigError as exc:
+    except (ConfigError, BudgetExceeded) as exc:
         raise click.ClickException(str(exc)) from None
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
@@ -161,11 +162,28 @@ def route(
 @main.command()
 @config_option
 @click.option("--since", help="Only requests from this ISO date or datetime on (UTC).")
+@click.option("--group-by", "group_by", metavar="KEY",
+              help="Show groups: tier, model, day, rule, arm, api_key or metadata.KEY.")  # fmt: skip
+@click.option("--where", "where", metavar="KEY=VALUE", multiple=True,
+              help="Only requests whose KEY (metadata.KEY, api_key, rule, arm, tier, model) is "
+                   "VALUE; repeatable, a repeated KEY means any of its values.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the whole summary as JSON.")
-def report(config_path: str | None, since: str | None, as_json: bool) -> None:
-    """Spend and savings from the ledger: totals, and by tier, model and day."""
+def report(
+    config_path: str | None,
+    since: str | None,
+    group_by: str | None,
+    where: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Spend and savings from the ledger: totals, by tier, model, day and rollout arm, or by any
+    --group-by key, narrowed by --where."""
+    from rich.console import Console
+
     from judge_router.accounting.reports import print_summary
     from judge_router.accounting.sqlite_ledger import SqliteLedger
+    from judge_router.accounting.stats_scan import ScanTooLong
+    from judge_router.accounting.stats_view import ViewError, stats_view
+    from judge_router.cli.report_tables import print_arms, print_groups
     from judge_router.serving.app import parse_since
 
     settings = _settings(config_path)
@@ -173,19 +191,32 @@ def report(config_path: str | None, since: str | None, as_json: bool) -> None:
         since_iso = parse_since(since)
     except Exception as exc:  # parse_since raises the HTTP edge's 400; here it is a usage error
         raise click.BadParameter(str(getattr(exc, "detail", exc)), param_hint="--since") from None
+    pairs = [tuple(condition.split("=", 1)) for condition in where]
+    if bad := [condition for condition, pair in zip(where, pairs, strict=True) if len(pair) < 2]:
+        raise click.BadParameter(f"{bad[0]!r} is not KEY=VALUE", param_hint="--where")
+    try:
+        view = stats_view(group_by, [(key, value) for key, value in pairs])
+    except ViewError as exc:
+        raise click.BadParameter(str(exc), param_hint="--group-by / --where") from None
     if not settings.ledger.path.exists():
         raise click.ClickException(
             f"no ledger at {settings.ledger.path} (ledger.path): nothing to report"
         )
     ledger = SqliteLedger(settings.ledger.path)
     try:
-        summary = asyncio.run(ledger.summary(since_iso))
+        summary = asyncio.run(ledger.summary(since_iso, view))
+    except ScanTooLong as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         asyncio.run(ledger.close())
     if as_json:
         click.echo(json.dumps(summary, indent=2))
+    elif group_by is not None:
+        print_groups(summary, Console())
     else:
-        print_summary(summary)
+        console = Console()
+        print_summary(summary, console)
+        print_arms(summary, console)
 
 
 @main.command()

@@ -3,10 +3,9 @@
 /route, the proxy faces and `eval` all come here, so a step added once applies everywhere. Each step
 looks at the draft and fills in what it can; a step with nothing to do leaves it alone:
 
-    explicit (forced tier / passthrough) → read → rules → no text → cache → judge → rule bounds
-    → rollout arm → models
-
-Budget caps are a step of the same kind, between the bounds and the rollout.
+    explicit (forced tier / passthrough) → budgets (a spent budget refuses here) → read → rules
+    → no text → pinned (bounds and caps leave one tier: no judge) → cache → judge → rule bounds
+    → budget caps → rollout arm → models
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 from judge_router.config import Settings
 from judge_router.config_policy import Rule
+from judge_router.routing.budget_limits import BudgetCheck, BudgetExceeded, BudgetLimit
 from judge_router.routing.judges.chain import JudgeChain, Judged
 from judge_router.routing.one_flight import LeaderCancelled, OneFlight
 from judge_router.routing.reading import ConversationReader, Reading
@@ -47,6 +47,8 @@ class Draft:
     models: list[str] | None = None
     rule: Rule | None = None  # the rule that matched (its action applied, or bounds to apply)
     arm: str = "routed"
+    limit: BudgetLimit | None = None  # the strictest budget cap over the request, if any
+    capped_by: str | None = None  # the budget that changed the tier
 
     def decision(self) -> Decision:
         assert self.reading is not None and self.verdict is not None and self.models
@@ -64,6 +66,7 @@ class Draft:
             prompt_text=self.reading.prompt_text,
             rule=self.rule.name if self.rule else None,
             arm=self.arm,
+            budget=self.capped_by,
         )
 
 
@@ -71,10 +74,17 @@ Step = Callable[[Draft], Awaitable[None]]
 
 
 class DecisionPipeline:
-    def __init__(self, settings: Settings, judges: JudgeChain, verdicts: VerdictStore):
+    def __init__(
+        self,
+        settings: Settings,
+        judges: JudgeChain,
+        verdicts: VerdictStore,
+        budgets: BudgetCheck | None = None,
+    ):
         self.settings = settings
         self.judges = judges
         self.verdicts = verdicts
+        self.budgets = budgets
         self.reader = ConversationReader(
             settings.judge.max_input_tokens,
             judges.identity,
@@ -88,12 +98,15 @@ class DecisionPipeline:
         self.rules = Rules(settings.rules)
         self.steps: list[tuple[str, Step]] = [
             ("explicit", self.explicit),
+            ("budgets", self.budget_limit),
             ("read", self.read),
             ("rules", self.apply_rules),
             ("no_text", self.no_text),
+            ("pinned", self.pinned_tier),
             ("cache", self.cache),
             ("judge", self.judge),
             ("bounds", self.rule_bounds),
+            ("budget_caps", self.budget_caps),
             ("rollout", self.rollout_arm),
             ("models", self.tier_models),
         ]
@@ -156,7 +169,7 @@ class DecisionPipeline:
     async def rule_bounds(self, draft: Draft) -> None:
         """A matched rule's min_tier / max_tier, applied to the judge's verdict."""
         rule, verdict = draft.rule, draft.verdict
-        if rule is None or verdict is None or verdict.source is Source.RULE:
+        if rule is None or verdict is None or verdict.source in (Source.RULE, Source.BUDGET):
             return
         bounded = verdict.tier
         if rule.max_tier is not None and bounded.rank > rule.max_tier.rank:
@@ -170,12 +183,59 @@ class DecisionPipeline:
                           f"bounds it to {bounded.value})",
             })  # fmt: skip
 
+    async def budget_limit(self, draft: Draft) -> None:
+        """A spent budget with `over_hard: reject` refuses the request now, before anything is
+        read or judged (forced and passthrough requests too); a cap is kept for later steps."""
+        if self.budgets is None:
+            return
+        limit = await self.budgets.limit_for(draft.request)
+        if limit is not None and limit.refuses:
+            raise BudgetExceeded(limit)
+        draft.limit = limit
+
+    async def pinned_tier(self, draft: Draft) -> None:
+        """When a rule's bounds and a budget's cap leave one tier, the judge is not asked in vain."""
+        if draft.verdict is not None:
+            return
+        rule, limit = draft.rule, draft.limit
+        floor = rule.min_tier if rule and rule.min_tier else Tier.LOW
+        ceiling = rule.max_tier if rule and rule.max_tier else Tier.HIGH
+        cap = limit.max_tier if limit else None
+        # cap <= floor <= ceiling: the cap decides, unless the rule alone pins that very tier.
+        if limit is not None and cap is not None and cap.rank <= floor.rank and cap is not ceiling:
+            reason = f"{limit.describe()} caps it to {cap.value}: no judge needed"
+            draft.verdict = Verdict(tier=cap, reason=reason, source=Source.BUDGET)
+            draft.capped_by = limit.budget
+        elif rule is not None and floor is ceiling:
+            reason = f"rule {rule.name} bounds it to {floor.value}: no judge needed"
+            draft.verdict = Verdict(tier=floor, reason=reason, source=Source.RULE)
+
+    async def budget_caps(self, draft: Draft) -> None:
+        """A budget past its soft share (or its limit) caps a routed verdict; a forced tier or a
+        passthrough model is the client's choice and is left alone."""
+        limit, verdict = draft.limit, draft.verdict
+        if limit is None or limit.max_tier is None or verdict is None:
+            return
+        if verdict.source in (Source.FORCED, Source.PASSTHROUGH, Source.BUDGET):
+            return
+        cap = limit.max_tier
+        if verdict.tier.rank <= cap.rank:
+            return
+        draft.verdict = verdict.model_copy(update={  # the judge's cost and reason stay on record
+            "tier": cap, "source": Source.BUDGET,
+            "reason": f"{verdict.reason} (was {verdict.tier.value}; {limit.describe()} caps it "
+                      f"to {cap.value})",
+        })  # fmt: skip
+        draft.models = None  # a rule's model sits in the tier above: the cap's models instead
+        draft.capped_by = limit.budget
+
     async def rollout_arm(self, draft: Draft) -> None:
         """Hold back part of a tier's traffic on the baseline: the arm follows the prompt's hash,
-        so a prompt stays in its arm and ramping up is a config change."""
+        so a prompt stays in its arm and ramping up is a config change. A request under a budget
+        cap is never held back: the baseline may cost more than the cap allows."""
         rollout = self.settings.rollout
         verdict = draft.verdict
-        if rollout.everything_routed or verdict is None:
+        if rollout.everything_routed or verdict is None or draft.limit is not None:
             return
         if verdict.source in (Source.FORCED, Source.PASSTHROUGH):
             return  # the client chose: nothing to compare

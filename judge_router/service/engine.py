@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -16,6 +17,7 @@ from judge_router.routing.pipeline import DecisionPipeline
 from judge_router.routing.request import RoutingRequest, model_names
 from judge_router.routing.verdict_store import VerdictStore
 from judge_router.service.answering import Answering
+from judge_router.service.budget_tracker import BudgetTracker, Clock, utc_now
 from judge_router.service.direct import AnswerStrategy
 from judge_router.service.ledger_rows import RowBuilder
 from judge_router.service.rate_limits import RateLimiter
@@ -44,6 +46,7 @@ class RouteAnswer(BaseModel):
     judge_error: str | None = None
     rule: str | None = None  # the routing rule that matched, if any
     arm: str = "routed"  # routed, or holdout: held back on the baseline by `rollout`
+    budget: str | None = None  # the budget that capped the tier, if any
     prompt_tokens: int
     estimated_cost_usd: float
     baseline_model: str
@@ -61,6 +64,7 @@ class EngineParts:
     model_breaker: Breaker
     rate_limiter: RateLimiter | None
     strategy: Callable[[DecisionPipeline], AnswerStrategy]
+    clock: Clock = field(default=utc_now)  # the budgets' month
 
 
 class Engine:
@@ -72,12 +76,24 @@ class Engine:
         self.ledger = parts.ledger
         self.model_breaker = parts.model_breaker
         self.rate_limiter = parts.rate_limiter
-        self.pipeline = DecisionPipeline(settings, parts.judges, parts.verdicts)
+        self.budgets = (
+            BudgetTracker(settings.budgets, parts.ledger, parts.clock) if settings.budgets else None
+        )
+        self.pipeline = DecisionPipeline(settings, parts.judges, parts.verdicts, self.budgets)
         self.rows = RowBuilder(settings, parts.pricer)
         self.answering = Answering(
             parts.strategy(self.pipeline), self.rows, self.record, self.record_provisional
         )
-        self.observers: list[RowObserver] = []
+        self.observers: list[RowObserver] = [self.budgets.observe] if self.budgets else []
+
+    async def start(self) -> None:
+        """Background work that should not wait for the first request: the budgets' first read."""
+        if self.budgets is not None:
+            await self.budgets.ready()
+
+    async def budget_report(self) -> list[dict[str, Any]]:
+        """Each budget's month so far (/stats' `budgets`)."""
+        return await self.budgets.report() if self.budgets is not None else []
 
     async def decide(self, request: RoutingRequest) -> Decision:
         return await self.pipeline.decide(request)
@@ -101,6 +117,7 @@ class Engine:
             judge_error=decision.verdict.judge_error,
             rule=decision.rule,
             arm=decision.arm,
+            budget=decision.budget,
             prompt_tokens=row.prompt_tokens,
             estimated_cost_usd=round_usd(row.estimated_cost_usd),
             baseline_model=row.baseline_model,
@@ -157,5 +174,7 @@ class Engine:
         return lines
 
     async def aclose(self) -> None:
+        if self.budgets is not None:
+            await self.budgets.aclose()
         self.verdicts.close()
         await self.ledger.close()

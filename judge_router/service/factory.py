@@ -17,6 +17,7 @@ from judge_router.routing.judges.chain import JudgeChain, build_judges
 from judge_router.routing.memory_layer import MemoryLayer
 from judge_router.routing.pipeline import DecisionPipeline
 from judge_router.routing.verdict_store import DiskVerdictStore, NoVerdictStore, VerdictStore
+from judge_router.service.budget_tracker import Clock, utc_now
 from judge_router.service.direct import AnswerStrategy, DirectStrategy
 from judge_router.service.engine import Engine, EngineParts
 from judge_router.service.rate_limits import MemoryRateLimiter, RateLimiter
@@ -63,8 +64,10 @@ def build_engine(
     model_breaker: Breaker | None = None,
     judge_breaker: Breaker | None = None,
     rate_limiter: RateLimiter | None = None,
+    clock: Clock = utc_now,
 ) -> Engine:
-    """The engine for `settings`; raises ConfigError (e.g. for an unpriced model)."""
+    """The engine for `settings`; raises ConfigError (e.g. for an unpriced model). `clock`: the
+    budgets' (tests move it across a month)."""
     state = settings.state.backend
     pricer = Pricer(settings)  # raises ConfigError for unpriced models, before anything is opened
     redact = Redactor(settings.secrets())
@@ -88,5 +91,6 @@ def build_engine(
         model_breaker=model_breaker,
         rate_limiter=rate_limiter,
         strategy=lambda pipeline: strategy(settings, models, pipeline),
+        clock=clock,
     )
     return Engine(settings, parts)

@@ -32,6 +32,8 @@ def router_info(
         info["judge_error"] = decision.verdict.judge_error
     if decision.rule is not None:
         info["rule"] = decision.rule
+    if decision.budget is not None:
+        info["budget"] = decision.budget
     info["arm"] = decision.arm
     dropped = sorted({p for a in attempts if a.model == model for p in (a.dropped_params or [])})
     if dropped:

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from judge_router.accounting.stats_scan import ScanTooLong
 from judge_router.config import Settings
 from judge_router.routing.request import RoutingRequest, UnknownModel
 from judge_router.service.engine import Engine, RouteAnswer
@@ -46,6 +47,7 @@ from judge_router.serving.openapi import (
 from judge_router.serving.prometheus import Telemetry
 from judge_router.serving.request_body import documented, read
 from judge_router.serving.responses_api import ResponsesDialect, ResponsesRequest
+from judge_router.serving.stats_query import view_of
 from judge_router.types import Decision
 from judge_router.upstream.dialects import UntranslatableAnswer
 
@@ -105,6 +107,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         # litellm leaves ~370k long-lived objects; frozen, a full collection takes <1 ms, not ~300.
         gc.collect()
         gc.freeze()
+        await built.start()  # the budgets' first read of the ledger, before the first request
         yield
         if engine is None:  # close only what we opened
             await built.aclose()
@@ -231,10 +234,19 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             return error_response(404, message, "model_not_found")
         return JSONResponse(model_object(model_id))
 
-    @app.get("/stats", responses=errors(*COMMON_ERRORS, 400))
-    async def stats(engine: EngineDep, since: str | None = None) -> dict[str, Any]:
-        """Spend and savings from the ledger: totals, by source, tier, model and day."""
-        return await engine.ledger.summary(parse_since(since))
+    @app.get("/stats", responses=errors(*COMMON_ERRORS, 400, 503))
+    async def stats(
+        request: Request, engine: EngineDep, since: str | None = None, group_by: str | None = None
+    ) -> dict[str, Any]:
+        """Spend and savings from the ledger: totals, by source, tier, model, day and rollout arm;
+        `group_by` (tier, model, day, rule, arm, api_key, metadata.KEY) adds groups, and any other
+        parameter filters (`metadata.team=search`, `api_key`, `rule`, `arm`, `tier`, `model`)."""
+        view = view_of(request.query_params)
+        try:
+            summary = await engine.ledger.summary(parse_since(since), view)
+        except ScanTooLong as exc:
+            raise StarletteHTTPException(503, str(exc)) from None
+        return {**summary, "budgets": await engine.budget_report()}  # this month, whatever `since`
 
     @app.get("/metrics", responses={**TEXT_CONTENT, **READ_ERRORS})
     async def metrics(telemetry: TelemetryDep) -> Response:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judge_router.config import Settings
+from judge_router.routing.budget_limits import BudgetExceeded
 from judge_router.routing.conversation import ConversationError
 from judge_router.routing.request import UnknownModel, UnknownTier
 from judge_router.service.answering import AnswerFailed
@@ -140,6 +141,11 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(UnknownModel)
     async def _unknown_model(request: Request, exc: UnknownModel) -> JSONResponse:
         return error_response(404, str(exc), "model_not_found")
+
+    @app.exception_handler(BudgetExceeded)
+    async def _budget_spent(request: Request, exc: BudgetExceeded) -> JSONResponse:
+        wait = {"retry-after": str(exc.limit.retry_after_s)}  # until the budget's month ends
+        return error_response(429, str(exc), "budget_exceeded", headers=wait)
 
     @app.exception_handler(AnswerFailed)
     async def _no_answer(request: Request, exc: AnswerFailed) -> JSONResponse:
