@@ -26,7 +26,7 @@ from judge_router.config import Settings
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
-from fakes import settings_data
+from fakes import FakeLedger, settings_data
 
 BASE: dict[str, Any] = {
     "endpoint": "chat", "prompt_hash": "h", "tier": "low", "model": "m1", "source": "llm",
@@ -317,6 +317,18 @@ async def test_a_hostile_value_is_only_ever_a_value(tmp_path: Path) -> None:
     assert none["totals"]["requests"] == 0 and len(rows) == len(ROWS) + 1
 
 
+async def test_metadata_sqlite_cannot_parse_is_no_value(tmp_path: Path) -> None:
+    # A body's metadata may hold NaN (Python's json reads and writes it; SQLite's does not).
+    odd = row("z", "2026-12-02T00:00:00+00:00", metadata={"team": float("nan")})
+    ledger = await ledger_with(tmp_path / "l.sqlite", [*ROWS, odd])
+    summary = await ledger.summary(None, stats_view("metadata.team", [("tier", "low")]))
+    await ledger.close()
+    teams = {g["group"]: g["requests"] for g in summary["groups"]}
+    assert teams["(none)"] == 1 + sum(
+        1 for r in ROWS if r.tier == "low" and value_of(r, "metadata.team") is None
+    )
+
+
 def test_a_scan_past_its_limit_gives_up_and_leaves_nothing_behind(tmp_path: Path) -> None:
     conn = connect(tmp_path / "l.sqlite")
     migrate(conn)
@@ -421,6 +433,24 @@ async def test_a_bad_group_by_or_filter_is_a_400_saying_why(
     assert answer.status_code == 400
     error = answer.json()["error"]
     assert error["type"] == "invalid_request_error" and message in error["message"]
+
+
+class SlowLedger(FakeLedger):
+    """A ledger whose every read of the rows runs past its limit."""
+
+    async def summary(self, since: str | None = None, view: Any = None) -> dict[str, Any]:
+        raise ScanTooLong("reading the ledger's rows took over 30 s: ask for a later since")
+
+
+async def test_a_read_past_its_limit_is_a_503(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(judge={"model": "heuristic"})
+    engine = build_engine(settings, ledger=SlowLedger())
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.get("/stats", params={"group_by": "api_key"})
+    await engine.aclose()
+    assert answer.status_code == 503
+    assert "later since" in answer.json()["error"]["message"]
 
 
 # -- the report command ---------------------------------------------------------------------

@@ -60,7 +60,8 @@ _MODEL_AGGREGATES = f"""
     COALESCE(SUM(CASE WHEN status <> 'routed' THEN requests END), 0) AS proxied,
     COALESCE(SUM(cost_usd), 0.0) AS realised_spend_usd, {_ROUTED_ESTIMATE}
 """
-# Rows the rollout puts in an arm: it never holds back a tier the client chose.
+# Rows the rollout puts in an arm: it never holds back a forced tier or a passthrough model (the
+# client chose) or a budget-capped request, so those would only blur the comparison.
 _IN_AN_ARM = "source NOT IN ('forced', 'passthrough', 'budget')"
 
 

@@ -33,9 +33,12 @@ FILTER_KEYS = ("tier", "model", "rule", "arm", "api_key", "metadata.KEY")
 
 # A metadata value as text: strings as they are, numbers as written, true/false, JSON null as no
 # value, objects and arrays as JSON. So `metadata.priority=5` and `metadata.beta=true` match.
+# json_valid first: Python's json writes NaN and Infinity, which SQLite's parser refuses with an
+# error; such a row has no value here rather than failing every question (SQLite reuses the parse).
 _METADATA = (
-    "CASE json_type(metadata, :{p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-    "WHEN 'null' THEN NULL ELSE CAST(json_extract(metadata, :{p}) AS TEXT) END"
+    "CASE WHEN json_valid(metadata) THEN CASE json_type(metadata, :{p}) "
+    "WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL "
+    "ELSE CAST(json_extract(metadata, :{p}) AS TEXT) END END"
 )
 
 

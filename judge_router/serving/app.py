@@ -241,7 +241,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """Spend and savings from the ledger: totals, by source, tier, model, day and rollout arm;
         `group_by` (tier, model, day, rule, arm, api_key, metadata.KEY) adds groups, and any other
         parameter filters (`metadata.team=search`, `api_key`, `rule`, `arm`, `tier`, `model`)."""
-        view = view_of(request.query_params)
+        view = view_of(request.query_params)  # group_by too: declared above for the schema
         try:
             summary = await engine.ledger.summary(parse_since(since), view)
         except ScanTooLong as exc:
