@@ -393,3 +393,19 @@ budgets:
     search, everyone = make_settings(**example).budgets
     assert (search.value, search.over_soft, everyone.over_soft, everyone.soft_pct) == (
         "search", "max_tier_medium", None, 80)  # fmt: skip
+
+
+async def test_a_row_whose_metadata_sqlite_cannot_parse_does_not_fail_the_refresh(
+    make_settings: Callable[..., Settings],
+) -> None:
+    caps = [budget("team-search", 5.0, **TEAM)]
+    settings = make_settings(budgets=caps)
+    engine = build_engine(settings, judges=[FakeJudge(default=Tier.LOW, cost_usd=1.0)])
+    await engine.route(ask("nan", metadata={"team": "search", "score": float("nan")}))
+    await engine.route(ask("fine", metadata={"team": "search"}))
+    await engine.aclose()
+    restarted = build_engine(settings, judges=[FakeJudge(default=Tier.LOW)])
+    tracker = restarted.budgets
+    assert tracker is not None and await tracker.refresh()  # the NaN row is out of scope
+    assert 1.0 <= tracker.spent(0) < 2.0  # the readable row counted, the other not
+    await restarted.aclose()

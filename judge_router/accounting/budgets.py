@@ -63,7 +63,12 @@ class SpendScope:
             # The key is quoted as a JSON path label; the config refuses `"` and `\` in it.
             params[f"path_{index}"] = f'$."{self.metadata_key}"'
             params[f"value_{index}"] = self.metadata_value
-            return f"json_extract(metadata, :path_{index}) = :value_{index}"
+            # json_valid first: a row whose metadata SQLite cannot parse (Python's json writes NaN)
+            # is out of scope, instead of failing every refresh.
+            return (
+                f"(CASE WHEN json_valid(metadata) THEN json_extract(metadata, :path_{index}) END)"
+                f" = :value_{index}"
+            )
         return "1"
 
 

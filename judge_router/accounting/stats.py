@@ -39,7 +39,7 @@ _ROW_FACTS = """
 _AGGREGATES = """
     COALESCE(SUM(requests), 0) AS requests,
     COALESCE(SUM(cache_hits), 0) AS cache_hits,
-    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule') THEN requests END), 0)
+    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule', 'budget') THEN requests END), 0)
         AS judged,
     COALESCE(SUM(CASE WHEN status <> 'routed' THEN requests END), 0) AS proxied,
     COALESCE(SUM(CASE WHEN status = 'error' THEN requests END), 0) AS errors,
