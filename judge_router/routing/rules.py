@@ -30,6 +30,19 @@ def last_user_text(messages: Sequence[dict[str, Any]]) -> str:
     return ""
 
 
+class LastUserText:
+    """The text every regex rule of one request searches, extracted once and only if needed."""
+
+    def __init__(self, messages: Sequence[dict[str, Any]]):
+        self._messages = messages
+        self._text: str | None = None
+
+    def get(self) -> str:
+        if self._text is None:
+            self._text = last_user_text(self._messages)[:REGEX_TEXT_CHARS]
+        return self._text
+
+
 def _any_of(value: Any) -> frozenset[Any] | None:
     if value is None:
         return None
@@ -54,7 +67,7 @@ class CompiledRule:
         pattern = regex.compile(match.last_user_regex) if match.last_user_regex else None
         return cls(rule, wanted, pattern, _any_of(match.api_key_id), _any_of(match.endpoint))
 
-    def matches(self, request: RoutingRequest, prompt_tokens: int) -> bool:
+    def matches(self, request: RoutingRequest, prompt_tokens: int, text: LastUserText) -> bool:
         """Cheapest matchers first; the regex only when everything else holds."""
         match = self.rule.match
         if self.endpoints is not None and request.endpoint not in self.endpoints:
@@ -71,9 +84,8 @@ class CompiledRule:
         if match.max_prompt_tokens is not None and prompt_tokens > match.max_prompt_tokens:
             return False
         if self.pattern is not None:
-            text = last_user_text(request.messages)[:REGEX_TEXT_CHARS]
             try:
-                return self.pattern.search(text, timeout=REGEX_TIMEOUT_S) is not None
+                return self.pattern.search(text.get(), timeout=REGEX_TIMEOUT_S) is not None
             except TimeoutError:
                 log.warning(
                     "rule %s: last_user_regex gave up after %.0f ms on a prompt; treated as no "
@@ -90,7 +102,8 @@ class Rules:
         self.compiled = [CompiledRule.of(rule) for rule in rules]
 
     def first_match(self, request: RoutingRequest, prompt_tokens: int) -> Rule | None:
+        text = LastUserText(request.messages)
         for compiled in self.compiled:
-            if compiled.matches(request, prompt_tokens):
+            if compiled.matches(request, prompt_tokens, text):
                 return compiled.rule
         return None
