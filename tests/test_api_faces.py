@@ -20,7 +20,7 @@ from judge_router.serving.app import create_app
 from judge_router.serving.messages_api import MessagesRequest
 from judge_router.serving.responses_api import ResponsesRequest
 
-from fakes import chat_reply, fake_upstream, verdict_reply
+from fakes import FakeLedger, chat_reply, fake_upstream, verdict_reply
 
 
 def test_every_documented_parameter_of_both_apis_is_a_field() -> None:
@@ -223,3 +223,33 @@ async def test_a_body_with_nothing_translatable_says_so(
     response = await client.post(path, json=body)
     assert response.status_code == 400, response.text
     assert "could be read as a message" in response.json()["error"]["message"]
+
+
+async def test_a_streams_final_row_keeps_its_provisional_rows_time(
+    make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
+) -> None:
+    written: list[tuple[str, str]] = []
+
+    class Recording(FakeLedger):
+        async def record(self, row: Any, replace: bool = False) -> bool:
+            written.append((row.status, row.created_at))
+            return await super().record(row, replace)
+
+    settings = make_settings()
+    engine = build_engine(settings, ledger=Recording())
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "cheap-a",
+             "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}  # fmt: skip
+    respx_mock.post("http://127.0.0.1:9/upstream/v1/chat/completions").mock(
+        return_value=httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=sse_body([chunk])
+        )
+    )
+    transport = httpx.ASGITransport(app=create_app(settings, engine))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        body = {"model": "auto:low", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            _ = [part async for part in response.aiter_bytes()]
+    await engine.aclose()
+    (first_status, first_time), (last_status, last_time) = written
+    assert (first_status, last_status) == ("incomplete", "ok")
+    assert first_time == last_time  # one row to whatever counts by time (day, budget month)

@@ -343,3 +343,17 @@ def test_one_litellm_model_at_two_deployments_is_refused_not_merged(
     tiers = {"low": ["fast", "fast-eu"], "medium": ["fast"], "high": ["fast"]}
     with pytest.raises(ValueError, match="'openai/x' is also at low\\[0\\] with other litellm_params"):
         make_settings(model_list=model_list, tiers=tiers, baseline="fast")
+
+
+async def test_a_part_type_no_provider_takes_is_the_clients_400_before_any_model_is_tried(
+    proxy: tuple[httpx.AsyncClient, Settings], respx_mock: respx.MockRouter
+) -> None:
+    client, _ = proxy
+    upstream = fake_upstream(respx_mock, {})
+    content = [{"type": "text", "text": "look"}, {"type": "hologram", "data": "x"}]
+    body = {"model": "auto:low", "messages": [{"role": "user", "content": content}]}
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "messages[0].content[1].type: 'hologram' is not a content part type" in message
+    assert not upstream.called  # refused before any model was tried: no breaker counts it

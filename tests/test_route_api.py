@@ -186,3 +186,12 @@ async def test_healthz_degraded_with_broken_cache_and_no_judge_credentials(
     assert health["judge"]["reachable_by_config"] is False
     assert health["judge"]["missing_credentials"] == ["OPENAI_API_KEY"]
     assert routed.status_code == 200 and routed.json()["source"] == "heuristic"
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T12:00", "0001-01-01T00:00:00+05:00"])
+async def test_a_since_at_the_calendars_edge_is_a_400_not_a_crash(
+    client: httpx.AsyncClient, since: str
+) -> None:
+    response = await client.get("/stats", params={"since": since})
+    assert response.status_code == 400
+    assert "out of range" in response.json()["error"]["message"]

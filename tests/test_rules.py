@@ -219,3 +219,31 @@ async def test_the_ledger_row_and_the_answer_carry_the_rule_and_the_arm(
     (row,) = ledger.stored.values()
     assert (answer.rule, answer.arm) == ("classification-is-cheap", "holdout")
     assert (row.rule, row.arm, row.model) == ("classification-is-cheap", "holdout", "openai/big-a")
+
+
+async def test_a_rules_bounds_apply_to_a_request_with_no_text_too(policy: Any) -> None:
+    rule = {"name": "free-low", "match": {"metadata": {"plan": "free"}}, "max_tier": "low"}
+    image = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+    request = ask([{"role": "user", "content": image}], metadata={"plan": "free"})
+    (decision,), judge = await decide(policy, [rule], request)
+    assert (decision.tier, decision.verdict.source, decision.rule) == (
+        Tier.LOW, Source.RULE, "free-low")  # fmt: skip
+    assert judge.seen == []
+
+
+async def test_a_prompts_arm_does_not_move_when_the_judge_changes(
+    make_settings: Callable[..., Settings],
+) -> None:
+    prompts = [ask(f"question number {i}") for i in range(100)]
+    arms = []
+    keys = []
+    for judge_name in ("judge-one", "judge-two"):  # the judge is part of the verdict cache key
+        judge = FakeJudge(default=Tier.HIGH, name=judge_name)
+        settings = make_settings(rollout={"high": 50})
+        engine = build_engine(settings, judges=[judge], ledger=FakeLedger())
+        decisions = [await engine.decide(p) for p in prompts]
+        arms.append([d.arm for d in decisions])
+        keys.append([d.prompt_hash for d in decisions])
+        await engine.aclose()
+    assert keys[0] != keys[1]  # the cache keys moved...
+    assert arms[0] == arms[1] and "holdout" in arms[0] and "routed" in arms[0]  # ...the arms not

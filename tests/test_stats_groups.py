@@ -568,7 +568,9 @@ async def test_groups_from_a_million_rows(make_settings: Callable[..., Settings]
     median = sorted(quiet)[len(quiet) // 2]
     print(f"/route during two scans: max {max(during) * 1000:.1f} ms, quiet median "
           f"{median * 1000:.1f} ms, {len(during)} routes")  # fmt: skip
-    assert during and max(during) - median <= 0.05
+    # The scans take seconds; in a thread they hold /route up by a WAL checkpoint at most (tens of
+    # ms on a loaded machine), never by their own length.
+    assert during and max(during) - median <= 0.25
 
 
 def test_view_needs_rows_only_for_keys_outside_the_rollups() -> None:

@@ -11,6 +11,7 @@ looks at the draft and fills in what it can; a step with nothing to do leaves it
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,12 @@ from judge_router.types import Decision, Source, Tier, Verdict
 
 def new_request_id() -> str:
     return f"jr-{uuid.uuid4().hex}"
+
+
+def arm_hash(text: str) -> str:
+    """The hash a prompt's arm is drawn from: of its text alone, so changing the judge (which is
+    part of the verdict cache key) moves no prompt between the arms."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def in_rollout(prompt_hash: str, percent: float) -> bool:
@@ -169,8 +176,10 @@ class DecisionPipeline:
     async def rule_bounds(self, draft: Draft) -> None:
         """A matched rule's min_tier / max_tier, applied to the judge's verdict."""
         rule, verdict = draft.rule, draft.verdict
-        if rule is None or verdict is None or verdict.source in (Source.RULE, Source.BUDGET):
-            return
+        if rule is None or verdict is None or verdict.source is Source.BUDGET:
+            return  # a budget's pinned tier already respects the rule's bounds
+        if rule.tier is not None or rule.model is not None:
+            return  # the rule decided: there are no bounds to apply
         bounded = verdict.tier
         if rule.max_tier is not None and bounded.rank > rule.max_tier.rank:
             bounded = rule.max_tier
@@ -240,7 +249,7 @@ class DecisionPipeline:
         if verdict.source in (Source.FORCED, Source.PASSTHROUGH):
             return  # the client chose: nothing to compare
         assert draft.reading is not None
-        if not in_rollout(draft.reading.prompt_hash, rollout.percent(verdict.tier)):
+        if not in_rollout(arm_hash(draft.reading.view.text), rollout.percent(verdict.tier)):
             draft.arm = "holdout"
             draft.models = [self.settings.baseline]
 

@@ -175,6 +175,7 @@ class Answering:
         streamed: list[str] = []
         usage: dict[str, Any] | None = None
         status, error = "incomplete", None  # until the provider's stream ends normally
+        created_at: str | None = None  # the provisional row's, once it is written
 
         def served(state: str, priced: PricedUsage, why: str | None = None) -> Served:
             return Served(
@@ -188,9 +189,11 @@ class Answering:
             # (incomplete, the prompt priced alone), so a crash mid-stream still leaves the request
             # in the ledger. The row written when the stream ends replaces it.
             estimate = self.rows.price(decision, opened.model, decision.prompt_tokens, 0, True)
-            await self.record_provisional(
-                self.rows.row(decision, started, served("incomplete", estimate))
-            )
+            provisional = self.rows.row(decision, started, served("incomplete", estimate))
+            # The final row replaces this one: it keeps its time, so the two are one row to
+            # anything that counts by time (its rollup day, a budget's month and its refresh).
+            created_at = provisional.created_at
+            await self.record_provisional(provisional)
             async for chunk in opened.chunks:
                 _collect(chunk, streamed)
                 if chunk.get("usage"):
@@ -222,7 +225,10 @@ class Answering:
                 )
             stream.usage = priced
             with anyio.CancelScope(shield=True):  # record and stop the provider even if cancelled
-                await self.record(self.rows.row(decision, started, served(status, priced, error)))
+                final = self.rows.row(decision, started, served(status, priced, error))
+                if created_at is not None:
+                    final.created_at = created_at
+                await self.record(final)
                 await _close(opened)
 
 

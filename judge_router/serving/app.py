@@ -66,7 +66,13 @@ def parse_since(since: str | None) -> str | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = datetime.min  # the zone shift left the calendar: flagged as out of range below
+    if not 1 < moment.year < 9999:  # the day after `since` is computed too
+        raise StarletteHTTPException(400, f"since={since!r} is out of range (years 2 to 9998)")
+    return moment.isoformat()
 
 
 def model_object(name: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from judge_router.upstream.litellm_runtime import (
     supported_params,
 )
 from judge_router.upstream.redact import Redactor
-from judge_router.upstream.sendable import check_sendable
+from judge_router.upstream.sendable import check_part_types, check_sendable
 
 T = TypeVar("T")
 
@@ -93,6 +94,9 @@ class ModelChain:
         self.redact = redact
         self._kwargs_by_model: dict[str, dict[str, Any]] = {}
         self._litellm = load_litellm()
+        self._part_types = frozenset(
+            importlib.import_module("litellm.types.llms.openai").ValidUserMessageContentTypes
+        )
 
     async def _any_usable(self, chain: list[str]) -> bool:
         """Whether some model of the chain is not skipped; if none is, all are tried anyway."""
@@ -148,6 +152,7 @@ class ModelChain:
         Raises UnsendableRequest, before any model is tried, for a request no provider could take.
         """
         check_sendable(params)
+        check_part_types(params.get("messages"), self._part_types)
         attempts: list[Attempt] = []
         respect_breakers = await self._any_usable(chain)
         for model in chain:

@@ -46,3 +46,19 @@ def _check_text(text: str, where: str) -> None:
         raise UnsendableRequest(
             f"{where}: contains a lone surrogate (such as \\ud800), which is not valid UTF-8"
         ) from None
+
+
+def check_part_types(messages: Any, valid_types: frozenset[str]) -> None:
+    """Raise UnsendableRequest for a user message part of a type no provider takes: litellm refuses
+    it for every model alike, and that must be the client's 400, not every model's failure."""
+    for index, message in enumerate(messages if isinstance(messages, list) else ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for position, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if isinstance(part, dict) and kind not in valid_types:
+                raise UnsendableRequest(
+                    f"messages[{index}].content[{position}].type: {kind!r} is not a content part "
+                    f"type providers take; use one of {sorted(valid_types)}"
+                )
