@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -77,6 +78,14 @@ class StreamStarted:
     close: Callable[[], Awaitable[None]]
 
 
+@functools.cache
+def part_types() -> frozenset[str]:
+    """The user-message part types litellm sends on (asked when a model is first called: the CLI
+    builds a chain without importing litellm)."""
+    module = importlib.import_module("litellm.types.llms.openai")
+    return frozenset(module.ValidUserMessageContentTypes)
+
+
 def dropped_params(model: str, params: dict[str, Any]) -> list[str]:
     """Request parameters litellm will drop for `model` because its provider does not take them."""
     supported = supported_params(model)
@@ -94,9 +103,6 @@ class ModelChain:
         self.redact = redact
         self._kwargs_by_model: dict[str, dict[str, Any]] = {}
         self._litellm = load_litellm()
-        self._part_types = frozenset(
-            importlib.import_module("litellm.types.llms.openai").ValidUserMessageContentTypes
-        )
 
     async def _any_usable(self, chain: list[str]) -> bool:
         """Whether some model of the chain is not skipped; if none is, all are tried anyway."""
@@ -152,7 +158,7 @@ class ModelChain:
         Raises UnsendableRequest, before any model is tried, for a request no provider could take.
         """
         check_sendable(params)
-        check_part_types(params.get("messages"), self._part_types)
+        check_part_types(params.get("messages"), part_types())
         attempts: list[Attempt] = []
         respect_breakers = await self._any_usable(chain)
         for model in chain:
