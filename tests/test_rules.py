@@ -247,3 +247,17 @@ async def test_a_prompts_arm_does_not_move_when_the_judge_changes(
         await engine.aclose()
     assert keys[0] != keys[1]  # the cache keys moved...
     assert arms[0] == arms[1] and "holdout" in arms[0] and "routed" in arms[0]  # ...the arms not
+
+
+async def test_cached_verdicts_a_rule_then_bounds_keep_the_cache_hit_rate_within_one(
+    make_settings: Callable[..., Settings],
+) -> None:
+    free_low = {"name": "free-mid", "match": {"metadata": {"plan": "free"}}, "max_tier": "medium"}
+    engine = build_engine(make_settings(rules=[free_low]), judges=[FakeJudge(default=Tier.HIGH)])
+    await engine.route(ask("the same prompt"))  # judged: high, and cached
+    for _ in range(2):  # cache hits, then bounded by the rule: source rule
+        await engine.route(ask("the same prompt", metadata={"plan": "free"}))
+    totals = (await engine.ledger.summary())["totals"]
+    await engine.aclose()
+    assert (totals["cache_hits"], totals["judged"]) == (2, 1)
+    assert totals["cache_hit_rate"] == 0.0  # of the one judged request, none came from the cache

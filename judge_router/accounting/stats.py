@@ -41,6 +41,9 @@ _AGGREGATES = """
     COALESCE(SUM(cache_hits), 0) AS cache_hits,
     COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule', 'budget') THEN requests END), 0)
         AS judged,
+    -- a cached verdict that a rule or budget then changed is a hit, but not a judged request
+    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule', 'budget')
+        THEN cache_hits END), 0) AS judged_cache_hits,
     COALESCE(SUM(CASE WHEN status <> 'routed' THEN requests END), 0) AS proxied,
     COALESCE(SUM(CASE WHEN status = 'error' THEN requests END), 0) AS errors,
     COALESCE(SUM(CASE WHEN status = 'incomplete' THEN requests END), 0) AS incomplete,
@@ -103,7 +106,8 @@ def _derive(row: dict[str, Any]) -> dict[str, Any]:
             row[name] = round_usd(value)
     row["savings_pct"] = round(100 * net / baseline, 4) if baseline else None
     row["judge_roi"] = round(gross / judge, 4) if judge else None
-    row["cache_hit_rate"] = round(row["cache_hits"] / judged, 6) if judged else None
+    hits = row.pop("judged_cache_hits", row["cache_hits"])
+    row["cache_hit_rate"] = round(hits / judged, 6) if judged else None  # at most 1
     return row
 
 
