@@ -131,3 +131,11 @@ class StreamedChat:
             "usage": self.usage
             or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         }
+
+
+async def stream_pieces(stream: OpenStream, chat: StreamedChat) -> AsyncIterator[Piece]:
+    """What each chunk of the stream adds, gathered into `chat` as it goes; raises StreamBroke
+    if the provider breaks off."""
+    async for chunk in stream.chunks:
+        for piece in chat.add(chunk):
+            yield piece

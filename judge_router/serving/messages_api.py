@@ -13,7 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from judge_router.service.answering import Answer, OpenStream, StreamBroke
 from judge_router.serving.answers import router_info
-from judge_router.serving.dialect import ChatForm, Piece, StreamedChat, named_event
+from judge_router.serving.dialect import (
+    ChatForm,
+    Piece,
+    StreamedChat,
+    named_event,
+    stream_pieces,
+)
 from judge_router.types import Tier
 from judge_router.upstream.dialects import (
     UntranslatableRequest,
@@ -122,10 +128,9 @@ class MessageEvents:
         }
         yield named_event("message_start", {"type": "message_start", "message": message})
         try:
-            async for chunk in self.stream.chunks:
-                for piece in self.chat.add(chunk):
-                    for event in self._piece(piece):
-                        yield event
+            async for piece in stream_pieces(self.stream, self.chat):
+                for event in self._piece(piece):
+                    yield event
         except StreamBroke as broke:
             error = {"type": "api_error", "message": str(broke)}
             yield named_event("error", {"type": "error", "error": error})

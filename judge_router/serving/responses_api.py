@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from judge_router.service.answering import Answer, OpenStream, StreamBroke
 from judge_router.serving.answers import router_info
-from judge_router.serving.dialect import ChatForm, Piece, StreamedChat, named_event
+from judge_router.serving.dialect import (
+    ChatForm,
+    Piece,
+    StreamedChat,
+    named_event,
+    stream_pieces,
+)
 from judge_router.types import Tier
 from judge_router.upstream.dialects import (
     UntranslatableAnswer,
@@ -147,10 +153,9 @@ class ResponseEvents:
         yield self.event("response.created", response=skeleton)
         yield self.event("response.in_progress", response=skeleton)
         try:
-            async for chunk in self.stream.chunks:
-                for piece in self.chat.add(chunk):
-                    for event in self._piece(piece):
-                        yield event
+            async for piece in stream_pieces(self.stream, self.chat):
+                for event in self._piece(piece):
+                    yield event
         except StreamBroke as broke:
             yield self.event("error", code="upstream_error", message=str(broke), param=None)
             return
