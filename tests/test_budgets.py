@@ -175,7 +175,7 @@ async def test_a_request_under_a_cap_is_never_held_back_on_the_baseline(budgeted
     caps = [budget("tight", 100.0, soft_pct=0, over_soft="max_tier_medium")]
     engine, _, _ = await budgeted(caps, rollout={"medium": 0, "high": 0})
     decisions = [await engine.decide(ask(f"question {i}")) for i in range(20)]
-    assert {d.arm for d in decisions} == {"routed"}
+    assert {d.arm for d in decisions} == {"exempt"}  # in neither arm of the comparison
     assert {d.model for d in decisions} == {"openai/mid-a"}
 
 
@@ -409,3 +409,19 @@ async def test_a_row_whose_metadata_sqlite_cannot_parse_does_not_fail_the_refres
     assert tracker is not None and await tracker.refresh()  # the NaN row is out of scope
     assert 1.0 <= tracker.spent(0) < 2.0  # the readable row counted, the other not
     await restarted.aclose()
+
+
+async def test_exempt_requests_are_in_neither_arm_of_stats(
+    make_settings: Callable[..., Settings],
+) -> None:
+    caps = [budget("tight", 100.0, soft_pct=0, over_soft="max_tier_medium")]
+    engine = build_engine(  # the judge says low: under the cap, left alone (source llm)
+        make_settings(budgets=caps, rollout={"low": 50}),
+        judges=[FakeJudge(default=Tier.LOW, cost_usd=1.0)],
+    )
+    for i in range(6):
+        await engine.route(ask(f"question {i}"))
+    summary = await engine.ledger.summary()
+    await engine.aclose()
+    assert summary["totals"]["requests"] == 6  # counted everywhere else
+    assert summary["by_arm"] == []  # but not in the comparison of the arms

@@ -65,7 +65,7 @@ _MODEL_AGGREGATES = f"""
 """
 # Rows the rollout puts in an arm: it never holds back a forced tier or a passthrough model (the
 # client chose) or a budget-capped request, so those would only blur the comparison.
-_IN_AN_ARM = "source NOT IN ('forced', 'passthrough', 'budget')"
+_IN_AN_ARM = "source NOT IN ('forced', 'passthrough', 'budget') AND arm IN ('routed', 'holdout')"
 
 
 def _facts(since: str | None, view: StatsView | None) -> tuple[str, dict[str, str]]:

@@ -241,10 +241,14 @@ class DecisionPipeline:
     async def rollout_arm(self, draft: Draft) -> None:
         """Hold back part of a tier's traffic on the baseline: the arm follows the prompt's hash,
         so a prompt stays in its arm and ramping up is a config change. A request under a budget
-        cap is never held back: the baseline may cost more than the cap allows."""
+        cap is never held back (the baseline may cost more than the cap allows): it is `exempt`,
+        in neither arm, so it does not bias the comparison."""
         rollout = self.settings.rollout
         verdict = draft.verdict
-        if rollout.everything_routed or verdict is None or draft.limit is not None:
+        if rollout.everything_routed or verdict is None:
+            return
+        if draft.limit is not None:
+            draft.arm = "exempt"
             return
         if verdict.source in (Source.FORCED, Source.PASSTHROUGH):
             return  # the client chose: nothing to compare
