@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,15 +31,9 @@ def test_every_documented_parameter_of_both_apis_is_a_field() -> None:
 
 
 @pytest.fixture
-async def faces(
-    make_settings: Callable[..., Settings],
-) -> AsyncIterator[tuple[httpx.AsyncClient, Engine]]:
-    settings = make_settings()
-    engine = build_engine(settings)
-    transport = httpx.ASGITransport(app=create_app(settings, engine))
-    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
-        yield client, engine
-    await engine.aclose()
+def faces(client: httpx.AsyncClient, engine: Engine) -> tuple[httpx.AsyncClient, Engine]:
+    """conftest's app client and its engine, together."""
+    return client, engine
 
 
 async def test_a_responses_request_is_routed_priced_and_recorded(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,15 +76,9 @@ def test_every_parameter_openai_documents_is_accepted() -> None:
 
 
 @pytest.fixture
-async def proxy(
-    make_settings: Callable[..., Settings],
-) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
-    settings = make_settings()
-    engine = build_engine(settings)
-    transport = httpx.ASGITransport(app=create_app(settings, engine))
-    async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
-        yield client, settings
-    await engine.aclose()
+def proxy(client: httpx.AsyncClient, settings: Settings) -> tuple[httpx.AsyncClient, Settings]:
+    """conftest's app client and its settings, together."""
+    return client, settings
 
 
 async def test_each_parameter_reaches_the_provider_or_is_listed_as_dropped(

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
+from test_stats import row  # one row builder for both stats test files
 
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.migrations import connect, migrate
@@ -27,19 +28,6 @@ from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
 from fakes import FakeLedger, settings_data
-
-BASE: dict[str, Any] = {
-    "endpoint": "chat", "prompt_hash": "h", "tier": "low", "model": "m1", "source": "llm",
-    "cached": False, "reason": "r", "judge_model": "j", "judge_error": None,
-    "judge_cost_usd": 0.001, "judge_latency_ms": 1.0, "prompt_tokens": 10,
-    "estimated_cost_usd": 0.01, "baseline_model": "b", "estimated_baseline_cost_usd": 0.1,
-    "latency_ms": 2.0, "status": "ok", "cost_usd": 0.02, "baseline_cost_usd": 0.2,
-}  # fmt: skip
-
-
-def row(request_id: str, at: str, **fields: Any) -> LedgerRow:
-    return LedgerRow(**{**BASE, "request_id": request_id, "created_at": at, **fields})
-
 
 ROUTED_ONLY = {"status": "routed", "cost_usd": None, "baseline_cost_usd": None}
 ROWS = [

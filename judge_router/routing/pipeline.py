@@ -103,6 +103,7 @@ class DecisionPipeline:
             (entry.name, entry.model) for entries in settings.tiers.values() for entry in entries
         )
         self.rules = Rules(settings.rules)
+        self.everything_routed = settings.rollout.everything_routed  # once, not per request
         self.steps: list[tuple[str, Step]] = [
             ("explicit", self.explicit),
             ("budgets", self.budget_limit),
@@ -245,7 +246,7 @@ class DecisionPipeline:
         in neither arm, so it does not bias the comparison."""
         rollout = self.settings.rollout
         verdict = draft.verdict
-        if rollout.everything_routed or verdict is None:
+        if self.everything_routed or verdict is None:
             return
         if draft.limit is not None:
             draft.arm = "exempt"

@@ -126,11 +126,12 @@ class ModelChain:
         if attempt.kind not in _NOT_THE_MODELS_FAULT:
             await self.breaker.failure(attempt.model)
 
-    def _call_kwargs(self, model: str, params: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    def _call_kwargs(
+        self, model: str, params: dict[str, Any], timeout_s: float, dropped: list[str]
+    ) -> dict[str, Any]:
         # What the model does not take is left out here, not only by litellm's drop_params: a
         # parameter litellm does not know yet (say `moderation`) would otherwise reach any
         # provider as an extra body field. Either way it is listed in `router.dropped_params`.
-        dropped = dropped_params(model, params)
         if dropped:
             params = {key: value for key, value in params.items() if key not in dropped}
         return {
@@ -151,9 +152,13 @@ class ModelChain:
         return kwargs
 
     async def _first_success(
-        self, chain: list[str], params: dict[str, Any], call: Callable[[str], Awaitable[T]]
+        self,
+        chain: list[str],
+        params: dict[str, Any],
+        call: Callable[[str, list[str]], Awaitable[T]],
     ) -> tuple[str, T, list[Attempt]]:
-        """Run `call(model)` down the chain until one succeeds; AllAttemptsFailed if none does.
+        """Run `call(model, dropped)` down the chain until one succeeds; AllAttemptsFailed if none
+        does. `dropped`: the parameters the model does not take, left out of its call.
 
         Raises UnsendableRequest, before any model is tried, for a request no provider could take.
         """
@@ -167,11 +172,12 @@ class ModelChain:
             if respect_breakers and not await self.breaker.allows(model):
                 attempts.append(await self._skipped(model))
                 continue
-            attempt = Attempt(model=model, dropped_params=dropped_params(model, params) or None)
+            dropped = dropped_params(model, params)
+            attempt = Attempt(model=model, dropped_params=dropped or None)
             attempts.append(attempt)
             started = time.perf_counter()
             try:
-                result = await call(model)
+                result = await call(model, dropped)
             except Exception as exc:
                 await self._failed(attempt, exc, started)
                 continue
@@ -183,8 +189,9 @@ class ModelChain:
     async def complete(
         self, chain: list[str], params: dict[str, Any], timeout_s: float
     ) -> Completed:
-        async def call(model: str) -> Any:
-            return await self._litellm.acompletion(**self._call_kwargs(model, params, timeout_s))
+        async def call(model: str, dropped: list[str]) -> Any:
+            kwargs = self._call_kwargs(model, params, timeout_s, dropped)
+            return await self._litellm.acompletion(**kwargs)
 
         model, response, attempts = await self._first_success(chain, params, call)
         usage = getattr(response, "usage", None)
@@ -206,9 +213,9 @@ class ModelChain:
         options["include_usage"] = True  # needed to price the answer; stripped for the client later
         stream_params["stream_options"] = options
 
-        async def call(model: str) -> tuple[AsyncIterator[Any], Any]:
+        async def call(model: str, dropped: list[str]) -> tuple[AsyncIterator[Any], Any]:
             response = await self._litellm.acompletion(
-                **self._call_kwargs(model, stream_params, timeout_s)
+                **self._call_kwargs(model, stream_params, timeout_s, dropped)
             )
             iterator = response.__aiter__()
             try:
