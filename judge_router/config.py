@@ -20,6 +20,14 @@ from pydantic_settings import (
 
 from judge_router.config_models import expand_model_names
 from judge_router.config_policy import Budget, RolloutConfig, Rule, check_budgets, check_rules
+from judge_router.config_quality import (
+    CascadeConfig,
+    GraderConfig,
+    QualityConfig,
+    ShadowTest,
+    check_shadow_tests,
+    used_graders,
+)
 from judge_router.config_sections import (
     ApiKey,
     CacheConfig,
@@ -39,15 +47,19 @@ from judge_router.validation import describe_errors
 __all__ = [
     "ApiKey",
     "CacheConfig",
+    "CascadeConfig",
     "CircuitBreakerConfig",
     "ConfigError",
+    "GraderConfig",
     "JudgeConfig",
     "LedgerConfig",
     "LitellmParams",
     "ModelEntry",
+    "QualityConfig",
     "RoutingConfig",
     "ServerConfig",
     "Settings",
+    "ShadowTest",
     "StateConfig",
     "load_settings",
 ]
@@ -103,6 +115,17 @@ class Settings(BaseSettings):
         "`usd_per_month` capped or refused with 429 (`over_hard`): see docs/policy.md",
         json_schema_extra={"shown_default": "`[]`"},
     )
+    grader: GraderConfig = Field(default_factory=GraderConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
+    shadow: list[ShadowTest] = Field(
+        default_factory=list,
+        description="shadow tests: `[{candidate: {model, litellm_params}, share_pct, tiers, grade, "
+        "max_usd_per_day, max_concurrent, max_queued}]`; a share of requests is also sent to the "
+        "candidate in the background, after the answer, and both answers graded: see "
+        "docs/quality.md",
+        json_schema_extra={"shown_default": "`[]`"},
+    )
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -143,7 +166,16 @@ class Settings(BaseSettings):
         accepted = {name for e in self.tiers.values() for x in e for name in (x.model, x.name)}
         check_rules(self.rules, accepted)
         check_budgets(self.budgets, {key.id for key in self.server.api_keys})
+        check_shadow_tests(self.shadow)
         return self
+
+    def quality_models(self) -> list[ModelEntry]:
+        """The graders and shadow candidates: called and priced like the judge."""
+        entries = [
+            g.entry for g in used_graders(self.grader, self.cascade, self.shadow, self.quality)
+        ]
+        entries += [test.candidate for test in self.shadow]
+        return entries
 
     def model_entry(self, model: str) -> ModelEntry:
         """The config entry for a model name (tiers, judge or baseline); a bare entry if unlisted."""
@@ -153,6 +185,9 @@ class Settings(BaseSettings):
                     return entry
         if model == self.judge.model:
             return self.judge.entry
+        for entry in self.quality_models():
+            if model in (entry.model, entry.model_name):
+                return entry
         if model == self.baseline:
             return ModelEntry(model=model, litellm_params=self.baseline_litellm_params)
         return ModelEntry(model=model)
@@ -170,6 +205,7 @@ class Settings(BaseSettings):
         entries = [entry for tier_entries in self.tiers.values() for entry in tier_entries]
         if not self.judge.is_heuristic:
             entries.append(self.judge.entry)
+        entries += self.quality_models()
         listed = {entry.model for entry in entries}
         if not self.rollout.everything_routed and self.baseline not in listed:
             entries.append(self.model_entry(self.baseline))
@@ -181,7 +217,7 @@ class Settings(BaseSettings):
         entries.append(self.model_entry(self.baseline))
         if not self.judge.is_heuristic:
             entries.append(self.judge.entry)
-        return entries
+        return entries + self.quality_models()
 
 
 def _check_client_names(tiers: dict[Tier, list[ModelEntry]]) -> None:

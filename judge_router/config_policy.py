@@ -50,7 +50,7 @@ class Rule(BaseModel):
     model: str | None = Field(default=None, min_length=1)
     min_tier: Tier | None = None
     max_tier: Tier | None = None
-    strategy: Literal["direct"] | None = None
+    strategy: Literal["direct", "cascade"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -124,9 +124,7 @@ class RolloutConfig(BaseModel):
         description="the percentage of `low` traffic that is routed; the rest goes to `baseline` "
         "(the held-back arm), chosen by prompt hash",
     )
-    medium: float = Field(
-        default=100.0, ge=0, le=100, description="the same for `medium` traffic"
-    )
+    medium: float = Field(default=100.0, ge=0, le=100, description="the same for `medium` traffic")
     high: float = Field(default=100.0, ge=0, le=100, description="the same for `high` traffic")
 
     def percent(self, tier: Tier) -> float:

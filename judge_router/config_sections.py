@@ -309,10 +309,11 @@ class RoutingConfig(BaseModel):
         description="the tier of a request with no text to judge (only images, audio or files, or "
         "empty content) when `model` is `auto`",
     )
-    strategy: Literal["direct"] = Field(
+    strategy: Literal["direct", "cascade"] = Field(
         default="direct",
         description="how a decided request is answered: `direct` (the tier's models in order, "
-        "first answer wins)",
+        "first answer wins) or `cascade` (cheapest tier first, escalated when its answer fails "
+        "`cascade.checks`); a rule or the request's `strategy` field may choose per request",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections import deque
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ import respx
 from judge_router.accounting.budgets import SpendScope, row_spend
 from judge_router.accounting.ledger import LedgerHealth
 from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.accounting.outcome_row import OutcomeRow
 from judge_router.routing.conversation import JudgedView
 from judge_router.routing.judges.base import JudgeError
 from judge_router.routing.request import RoutingRequest
@@ -215,6 +217,7 @@ class FakeLedger:
 
     def __init__(self) -> None:
         self.stored: dict[str, LedgerRow] = {}
+        self.outcomes_stored: dict[tuple[str, str, str], OutcomeRow] = {}
         self.failing = False
         self.pending: list[LedgerRow] = []
 
@@ -227,12 +230,35 @@ class FakeLedger:
         self.pending.clear()
         return True
 
+    async def record_outcome(self, outcome: OutcomeRow) -> bool:
+        if self.failing:
+            return False
+        self.outcomes_stored[(outcome.request_id, outcome.source, outcome.model)] = outcome
+        return True
+
     async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
         return [
-            row.as_params() | {"metadata": row.metadata, "attempts": row.attempts}
-            for row in self.stored.values()
+            self._public(row) for row in self.stored.values()
             if since is None or row.created_at >= since
-        ]
+        ]  # fmt: skip
+
+    @staticmethod
+    def _public(row: LedgerRow) -> dict[str, Any]:
+        return row.as_params() | {
+            "metadata": row.metadata, "attempts": row.attempts, "cascade": row.cascade
+        }  # fmt: skip
+
+    async def decision(self, request_id: str) -> dict[str, Any] | None:
+        row = self.stored.get(request_id)
+        return None if row is None else self._public(row)
+
+    async def outcomes(
+        self, since: str | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        return [
+            dataclasses.asdict(o) for o in self.outcomes_stored.values()
+            if (since is None or o.created_at >= since) and source in (None, o.source)
+        ]  # fmt: skip
 
     async def summary(self, since: str | None = None, view: Any = None) -> dict[str, Any]:
         return {"rows": len(await self.rows(since))}

@@ -12,10 +12,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "judge_router"
 # Higher may import lower, never the reverse; equal ranks of different folders may not import each
 # other. Rank 0 is the package's top level: config, its sections, the shared types.
 RANKS = {
-    "cli": 7,
-    "serving": 6,
-    "evaluation": 5,
-    "service": 4,
+    "cli": 8,
+    "serving": 7,
+    "evaluation": 6,
+    "service": 5,
+    "quality": 4,
     "routing": 3,
     "upstream": 2,
     "accounting": 1,

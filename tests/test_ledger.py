@@ -86,6 +86,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "003_callers_and_prompts",
         "004_daily_rollups",
         "005_policy",
+        "006_quality",
     ]
     assert migrate(conn) == []
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import respx
 
+from judge_router.accounting.migrations import MIGRATIONS
 from judge_router.config import Settings
 from judge_router.service.engine import Engine
 from judge_router.service.factory import build_engine
@@ -296,10 +297,4 @@ def test_ledger_schema_migrations_are_recorded(engine: Engine) -> None:
     conn = sqlite3.connect(engine.settings.ledger.path)
     names = [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY name")]
     conn.close()
-    assert names == [
-        "001_decisions",
-        "002_completions",
-        "003_callers_and_prompts",
-        "004_daily_rollups",
-        "005_policy",
-    ]
+    assert names == [name for name, _ in MIGRATIONS]

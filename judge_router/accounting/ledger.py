@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from judge_router.accounting.budgets import SpendScope
 from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.accounting.outcome_row import OutcomeRow
 from judge_router.accounting.stats_view import StatsView
 
 
@@ -27,8 +28,23 @@ class Ledger(Protocol):
         provisional row with the same request id (a stream's, written at its first chunk)."""
         ...
 
+    async def record_outcome(self, outcome: OutcomeRow) -> bool:
+        """Store a score for an answer, as `record` stores a row (never raises); it replaces an
+        earlier outcome of the same request, source and model."""
+        ...
+
     async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
         """Every row (oldest first), optionally from an ISO timestamp on."""
+        ...
+
+    async def decision(self, request_id: str) -> dict[str, Any] | None:
+        """The row of one request, or None if there is none."""
+        ...
+
+    async def outcomes(
+        self, since: str | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Outcome rows (oldest first), with their request's prompt_hash, arm and metadata."""
         ...
 
     async def summary(

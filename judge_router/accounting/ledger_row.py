@@ -47,13 +47,18 @@ class LedgerRow:
     rule: str | None = None
     arm: str = "routed"
     budget: str | None = None
+    # Quality: how it was answered, a cascade's steps, what grading them cost, a flag.
+    strategy: str = "direct"
+    cascade: list[dict[str, Any]] | None = None
+    grader_cost_usd: float = 0.0
+    quality_flag: str | None = None
 
     def as_params(self) -> dict[str, Any]:
         # A shallow copy: dataclasses.asdict deep-copies and costs ~15x more per row.
         params = {name: getattr(self, name) for name in _ROW_FIELDS}
         for flag in ("cached", "stream", "usage_estimated"):
             params[flag] = int(params[flag])
-        for blob in ("metadata", "attempts"):
+        for blob in ("metadata", "attempts", "cascade"):
             params[blob] = None if params[blob] is None else json.dumps(params[blob])
         return params
 

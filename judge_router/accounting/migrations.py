@@ -185,6 +185,42 @@ MIGRATIONS: list[tuple[str, str]] = [
             FROM decisions GROUP BY 1, 2, 3, 4, 5, 6, 7
         """,
     ),
+    (
+        "006_quality",
+        # How each request was answered (a cascade's steps) and the outcomes table: a score per
+        # answer, from a cascade's checks, a shadow test, a sampled grade or the client's
+        # feedback. Grading and shadow answers are paid for here, so /stats adds them up from it.
+        """
+        -- direct | cascade
+        ALTER TABLE decisions ADD COLUMN strategy TEXT NOT NULL DEFAULT 'direct';
+        -- JSON [{model, tier, passed, failed_check, cost_usd}], a cascade's steps in order
+        ALTER TABLE decisions ADD COLUMN cascade TEXT;
+        -- what grading the cascade's answers cost (also in the outcomes' grader_cost_usd)
+        ALTER TABLE decisions ADD COLUMN grader_cost_usd REAL NOT NULL DEFAULT 0;
+        -- cascade_exhausted: every tier failed its checks, the last answer was sent
+        ALTER TABLE decisions ADD COLUMN quality_flag TEXT;
+        CREATE TABLE outcomes (
+            request_id TEXT NOT NULL,
+            source TEXT NOT NULL,       -- cascade | shadow | sample | feedback
+            model TEXT NOT NULL,        -- the model whose answer was scored
+            tier TEXT NOT NULL,
+            score REAL,                 -- 0..1; NULL when none could be had (see error)
+            grade INTEGER,              -- the grader's 1..10
+            passed INTEGER,             -- a cascade step: its checks passed
+            failed_check TEXT,
+            reason TEXT,                -- the grader's sentence, or the feedback's comment
+            grader_model TEXT,
+            grader_prompt TEXT,         -- name@digest
+            grader_cost_usd REAL NOT NULL DEFAULT 0,
+            answer_cost_usd REAL NOT NULL DEFAULT 0,  -- a shadow candidate's answer
+            error TEXT,
+            api_key_id TEXT,            -- feedback: the key that gave it
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (request_id, source, model)
+        );
+        CREATE INDEX outcomes_created_at ON outcomes(created_at)
+        """,
+    ),
 ]
 
 

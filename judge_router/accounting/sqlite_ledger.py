@@ -13,26 +13,28 @@ next start.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from judge_router.accounting import recovery
 from judge_router.accounting.budgets import SpendScope, spend_by_scope
 from judge_router.accounting.ledger import LedgerHealth
+from judge_router.accounting.ledger_reads import decision, decision_rows, outcome_rows
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.migrations import connect, migrate
+from judge_router.accounting.outcome_row import OutcomeRow
 from judge_router.accounting.stats import summarise
 from judge_router.accounting.stats_view import StatsView
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH_ROWS = 500
 STUCK_AFTER_S = 1.0  # rows waiting longer than this make /healthz say degraded
@@ -40,7 +42,7 @@ STUCK_AFTER_S = 1.0  # rows waiting longer than this make /healthz say degraded
 
 @dataclass(slots=True)
 class _Waiting:
-    row: LedgerRow
+    row: LedgerRow | OutcomeRow
     replace: bool
     queued_at: float
     done: asyncio.Future[bool] | None = None
@@ -84,6 +86,13 @@ class SqliteLedger:
         names = list(LedgerRow.__dataclass_fields__)
         columns = f"decisions ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
         self._insert, self._replace = f"INSERT INTO {columns}", f"INSERT OR REPLACE INTO {columns}"
+        fields = list(OutcomeRow.__dataclass_fields__)
+        # An outcome replaces the one before it for the same request, source and model (feedback
+        # given twice, a grade retried).
+        self._outcome = (
+            f"INSERT OR REPLACE INTO outcomes ({', '.join(fields)}) "
+            f"VALUES ({', '.join(':' + n for n in fields)})"
+        )
         replayed = recovery.load(self.recovery_path)
         now = time.monotonic()
         # Replaces: a spilled row may have been written after all (a crash after the commit).
@@ -101,6 +110,17 @@ class SqliteLedger:
         return len(self._waiting)
 
     async def record(self, row: LedgerRow, replace: bool = False) -> bool:
+        return await self._store(row, replace)
+
+    async def record_outcome(self, outcome: OutcomeRow) -> bool:
+        return await self._store(outcome, True)
+
+    def _statement(self, row: LedgerRow | OutcomeRow, replace: bool) -> str:
+        if isinstance(row, OutcomeRow):
+            return self._outcome
+        return self._replace if replace else self._insert
+
+    async def _store(self, row: LedgerRow | OutcomeRow, replace: bool) -> bool:
         if not self._waiting and self._failing_since is None:
             written = self._write_directly(row, replace)
             if written is not None:
@@ -121,13 +141,13 @@ class SqliteLedger:
         except TimeoutError:
             return False  # queued and counted in pending_rows; the writer commits it later
 
-    def _write_directly(self, row: LedgerRow, replace: bool) -> bool | None:
+    def _write_directly(self, row: LedgerRow | OutcomeRow, replace: bool) -> bool | None:
         """Commit `row` now if the database is free: True if written, False if the schema refused
         it (dropped and counted), None if the database is busy or failing (nothing done)."""
         try:
             if self._direct is None:  # opened here, not in __init__, so a fixed disk is found
                 self._direct = connect(self.path, busy_timeout_s=0)
-            self._direct.execute(self._replace if replace else self._insert, row.as_params())
+            self._direct.execute(self._statement(row, replace), row.as_params())
         except sqlite3.IntegrityError as exc:  # never retried: it would block the rows after it
             log.error("ledger row %s refused and dropped: %s", row.request_id, exc)
             self.dropped += 1
@@ -168,9 +188,7 @@ class SqliteLedger:
             conn.execute("BEGIN")
             try:
                 for item in batch:
-                    conn.execute(
-                        self._replace if item.replace else self._insert, item.row.as_params()
-                    )
+                    conn.execute(self._statement(item.row, item.replace), item.row.as_params())
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -191,7 +209,7 @@ class SqliteLedger:
         written = []
         for item in batch:
             try:
-                conn.execute(self._replace if item.replace else self._insert, item.row.as_params())
+                conn.execute(self._statement(item.row, item.replace), item.row.as_params())
                 written.append(item)
             except sqlite3.IntegrityError as exc:
                 log.error("ledger row %s refused and dropped: %s", item.row.request_id, exc)
@@ -237,49 +255,32 @@ class SqliteLedger:
 
     # -- reads, health, shutdown ------------------------------------------------------------
 
-    async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._rows, since)
-
-    def _rows(self, since: str | None) -> list[dict[str, Any]]:
-        query = "SELECT * FROM decisions" + (" WHERE created_at >= ?" if since else "")
-        conn = connect(self.path)
+    def _read(self, read: Callable[..., T], *args: Any) -> T:
+        conn = connect(self.path)  # its own connection: a long read never holds the write lock
         try:
             migrate(conn)
-            found = [
-                dict(r)
-                for r in conn.execute(query + " ORDER BY created_at", (since,) if since else ())
-            ]
+            return read(conn, *args)
         finally:
             conn.close()
-        for row in found:
-            for blob in ("metadata", "attempts"):
-                if row.get(blob):
-                    row[blob] = json.loads(row[blob])
-        return found
+
+    async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._read, decision_rows, since)
+
+    async def decision(self, request_id: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self._read, decision, request_id)
+
+    async def outcomes(
+        self, since: str | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._read, outcome_rows, since, source)
 
     async def summary(
         self, since: str | None = None, view: StatsView | None = None
     ) -> dict[str, Any]:
-        return await asyncio.to_thread(self._summary, since, view)
-
-    def _summary(self, since: str | None, view: StatsView | None) -> dict[str, Any]:
-        conn = connect(self.path)  # its own connection: a long read never holds the write lock
-        try:
-            migrate(conn)
-            return summarise(conn, since, view)
-        finally:
-            conn.close()
+        return await asyncio.to_thread(self._read, summarise, since, view)
 
     async def spend(self, scopes: Sequence[SpendScope], start: str, end: str) -> list[float]:
-        return await asyncio.to_thread(self._spend, scopes, start, end)
-
-    def _spend(self, scopes: Sequence[SpendScope], start: str, end: str) -> list[float]:
-        conn = connect(self.path)  # as _summary: its own connection, off the event loop
-        try:
-            migrate(conn)
-            return spend_by_scope(conn, scopes, start, end)
-        finally:
-            conn.close()
+        return await asyncio.to_thread(self._read, spend_by_scope, scopes, start, end)
 
     async def health(self) -> LedgerHealth:
         """From the writer's own record, without touching the database on the event loop."""

@@ -24,6 +24,8 @@ import uvicorn
 import uvicorn.config
 from starlette.types import Receive, Scope, Send
 
+from judge_router.testing.fake_answers import FakeAnswer, grader_reply, play
+
 __all__ = [
     "BAD_JSON_BODY",
     "BackgroundServer",
@@ -268,7 +270,8 @@ class FakeUpstreamApp:
 
             raw_messages = body.get("messages")
             messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
-            content = self._content(model, messages)
+            answer = self._answer(model, body, messages)
+            content = answer.content or ""
             prompt_tokens = max(
                 1,
                 sum(len(_text(m.get("content")).split()) for m in messages if isinstance(m, dict)),
@@ -284,7 +287,7 @@ class FakeUpstreamApp:
             if stream:
                 opts = body.get("stream_options")
                 include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-                chunks = _sse_chunks(completion_id, created, model, content, usage, include_usage)
+                chunks = _sse_chunks(completion_id, created, model, answer, usage, include_usage)
                 await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
                 for i, chunk in enumerate(chunks):
                     if i and delay_s > 0 and await self._sleep_or_disconnect(delay_s, watcher):
@@ -301,9 +304,9 @@ class FakeUpstreamApp:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": content},
+                        "message": _message(answer),
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": answer.finish_reason,
                     }
                 ],
                 "usage": usage,
@@ -313,8 +316,15 @@ class FakeUpstreamApp:
             if watcher is not None:
                 watcher.cancel()
 
-    def _content(self, model: str, messages: Sequence[Any]) -> str:
+    def _answer(self, model: str, body: dict[str, Any], messages: Sequence[Any]) -> FakeAnswer:
         last_user = _last_user_text(messages)
+        if "grader" in model:
+            return FakeAnswer(grader_reply(last_user))
+        if "judge" in model:
+            return FakeAnswer(self._content(model, last_user))
+        return play(model, body, last_user, self._content(model, last_user))
+
+    def _content(self, model: str, last_user: str) -> str:
         if "judge" in model:
             if "[[judge:invalid-json]]" in last_user:
                 return "not json at all"
@@ -328,11 +338,18 @@ class FakeUpstreamApp:
         return "echo: " + last_user[:200]
 
 
+def _message(answer: FakeAnswer) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.content}
+    if answer.tool_calls:
+        message["tool_calls"] = answer.tool_calls
+    return message
+
+
 def _sse_chunks(
     completion_id: str,
     created: int,
     model: str,
-    content: str,
+    answer: FakeAnswer,
     usage: dict[str, int],
     include_usage: bool,
 ) -> list[bytes]:
@@ -351,12 +368,15 @@ def _sse_chunks(
             chunk["usage"] = usage if with_usage else None
         return b"data: " + _encode(chunk).encode() + b"\n\n"
 
-    def choice(delta: dict[str, str], finish: str | None = None) -> list[dict[str, Any]]:
+    def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
         return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
 
+    content = answer.content or ""
     events = [event(choice({"role": "assistant", "content": ""}))]
     events.extend(event(choice({"content": word})) for word in _WORD_CHUNK_RE.findall(content))
-    events.append(event(choice({}, "stop")))
+    for index, call in enumerate(answer.tool_calls):
+        events.append(event(choice({"tool_calls": [{"index": index, **call}]})))
+    events.append(event(choice({}, answer.finish_reason)))
     if include_usage:
         events.append(event([], with_usage=True))
     events.append(_SSE_DONE)

@@ -58,14 +58,15 @@ def prompts_dir() -> Path:
 
 
 @cache
-def load_prompt(name: str, directory: Path | None = None) -> str:
+def load_prompt(name: str, directory: Path | None = None, key: str = "judge.prompt") -> str:
+    """The prompt file `name`.md; ConfigError naming the config `key` if there is none."""
     folder = (directory or prompts_dir()).expanduser()
     path = folder / f"{name}.md"
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
         available = sorted(p.stem for p in folder.glob("*.md"))
-        raise ConfigError(f"judge.prompt: no prompt file {path}; available: {available}") from None
+        raise ConfigError(f"{key}: no prompt file {path}; available: {available}") from None
 
 
 def render_conversation(view: JudgedView, nonce: str) -> str:

@@ -1,0 +1,1 @@
+"""The quality loop: grading answers, checking them, shadow tests and sampling."""
