@@ -6,6 +6,7 @@ AnswerFailed into a status code.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import anyio
 
 from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.quality.answer_text import answer_text
 from judge_router.routing.conversation import message_text
 from judge_router.routing.tokens import count_tokens
 from judge_router.service.direct import AnswerStrategy
@@ -22,7 +24,27 @@ from judge_router.types import Decision
 from judge_router.upstream.model_chain import AllAttemptsFailed, Attempt, StreamStarted
 from judge_router.upstream.sendable import UnsendableRequest
 
+log = logging.getLogger(__name__)
+
 Record = Callable[[LedgerRow], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Answered:
+    """A request the client got an answer to, as the quality loop sees it once its row is written:
+    what was asked, who answered, what the answer said and what it cost."""
+
+    decision: Decision
+    params: dict[str, Any]  # what went to the provider, `messages` included
+    model: str
+    text: str  # the answer's text (tool calls as `[tool call NAME(ARGUMENTS)]`)
+    usage: PricedUsage
+    stream: bool
+    response: dict[str, Any] | None = None  # the whole chat completion (None for a stream)
+
+
+# Told of every answered request; must return at once (background work is queued, never awaited).
+AnswerObserver = Callable[[Answered], None]
 
 
 class AnswerFailed(Exception):
@@ -93,6 +115,14 @@ class Answering:
         self.rows = rows
         self.record = record
         self.record_provisional = record_provisional
+        self.observers: list[AnswerObserver] = []
+
+    def _answered(self, answered: Answered) -> None:
+        for observe in self.observers:
+            try:
+                observe(answered)
+            except Exception:  # the quality loop never costs the client its answer
+                log.exception("answer observer failed for %s", answered.decision.request_id)
 
     async def _failed(
         self,
@@ -136,12 +166,16 @@ class Answering:
         usage = self.rows.price(decision, done.model, done.prompt_tokens, done.completion_tokens)
         served = Served("ok", done.model, done.attempts, False, usage, done.latency_ms)
         await self.record(self.rows.row(decision, started, served))
+        if self.observers:
+            text = answer_text(done.response)
+            self._answered(
+                Answered(decision, params, done.model, text, usage, False, done.response)
+            )
         return Answer(decision, done.model, done.response, done.attempts, usage)
 
     async def stream(self, decision: Decision, params: dict[str, Any]) -> OpenStream:
         """Open the stream: models are tried in turn only until one sends its first chunk."""
         started = time.perf_counter()
-        client_wants_usage = bool((params.get("stream_options") or {}).get("include_usage"))
         try:
             opened = await self.strategy.stream(decision, params)
         except (AllAttemptsFailed, UnsendableRequest) as failure:
@@ -159,7 +193,7 @@ class Answering:
         return OpenStream(
             decision,
             opened,
-            lambda stream: self._relay(stream, opened, decision, started, client_wants_usage),
+            lambda stream: self._relay(stream, opened, decision, started, params),
             abandon,
         )
 
@@ -169,9 +203,10 @@ class Answering:
         opened: StreamStarted,
         decision: Decision,
         started: float,
-        client_wants_usage: bool,
+        params: dict[str, Any],
     ) -> AsyncIterator[dict[str, Any]]:
         stream.started = True
+        client_wants_usage = bool((params.get("stream_options") or {}).get("include_usage"))
         streamed: list[str] = []
         usage: dict[str, Any] | None = None
         status, error = "incomplete", None  # until the provider's stream ends normally
@@ -230,6 +265,9 @@ class Answering:
                     final.created_at = created_at
                 await self.record(final)
                 await _close(opened)
+            if status == "ok" and self.observers:
+                text = "".join(streamed)
+                self._answered(Answered(decision, params, opened.model, text, priced, True))
 
 
 async def _close(opened: StreamStarted) -> None:
