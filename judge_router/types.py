@@ -46,6 +46,7 @@ class Source(StrEnum):
     PASSTHROUGH = "passthrough"  # the client named a configured model: no routing
     RULE = "rule"  # a configured rule chose or bounded the tier (or routing.no_text_tier)
     BUDGET = "budget"  # a budget capped the tier (`budgets:`)
+    CASCADE = "cascade"  # a cascade starts at the cheapest tier: no judge (`cascade.start`)
 
 
 class Verdict(BaseModel):

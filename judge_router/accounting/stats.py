@@ -39,10 +39,10 @@ _ROW_FACTS = """
 _AGGREGATES = """
     COALESCE(SUM(requests), 0) AS requests,
     COALESCE(SUM(cache_hits), 0) AS cache_hits,
-    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule', 'budget') THEN requests END), 0)
-        AS judged,
+    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule', 'budget', 'cascade')
+        THEN requests END), 0) AS judged,
     -- a cached verdict that a rule or budget then changed is a hit, but not a judged request
-    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule', 'budget')
+    COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule', 'budget', 'cascade')
         THEN cache_hits END), 0) AS judged_cache_hits,
     COALESCE(SUM(CASE WHEN status <> 'routed' THEN requests END), 0) AS proxied,
     COALESCE(SUM(CASE WHEN status = 'error' THEN requests END), 0) AS errors,
