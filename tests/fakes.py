@@ -212,6 +212,16 @@ class FakeJudge:
         )
 
 
+def ledger_row(request_id: str) -> LedgerRow:
+    """A /route row with nothing in it but its request id."""
+    return LedgerRow(
+        request_id=request_id, endpoint="route", prompt_hash="h", tier="low", model="m",
+        source="heuristic", cached=False, reason="r", judge_model="heuristic", judge_error=None,
+        judge_cost_usd=0.0, judge_latency_ms=0.1, prompt_tokens=3, estimated_cost_usd=0.0,
+        baseline_model="b", estimated_baseline_cost_usd=0.0, latency_ms=1.0,
+    )  # fmt: skip
+
+
 class FakeLedger:
     """A ledger at the seam: rows in a list; `failing` makes every write fail (and rows wait)."""
 

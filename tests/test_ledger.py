@@ -13,23 +13,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.migrations import connect, migrate
 from judge_router.accounting.sqlite_ledger import SqliteLedger
 from judge_router.config import Settings
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
+from fakes import ledger_row
+
 FAST_RETRY = (0.01, 0.01)  # the writer's backoff, shortened so a fixed disk is noticed at once
 
 
-def row(request_id: str) -> LedgerRow:
-    return LedgerRow(
-        request_id=request_id, endpoint="route", prompt_hash="h", tier="low", model="m",
-        source="heuristic", cached=False, reason="r", judge_model="heuristic", judge_error=None,
-        judge_cost_usd=0.0, judge_latency_ms=0.1, prompt_tokens=3, estimated_cost_usd=0.0,
-        baseline_model="b", estimated_baseline_cost_usd=0.0, latency_ms=1.0,
-    )  # fmt: skip
+row = ledger_row
 
 
 async def test_rows_wait_in_memory_while_the_ledger_is_unwritable_then_flush(
