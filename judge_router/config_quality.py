@@ -99,12 +99,25 @@ class ShadowTest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     candidate: ModelEntry = Field(description="a model entry, as in a tier")
-    share_pct: float = Field(default=10.0, gt=0, le=100, description="share of requests, by hash")
-    tiers: list[Tier] = Field(default_factory=lambda: [Tier.HIGH], min_length=1)
-    grade: bool = True
-    max_usd_per_day: float = Field(default=1.0, gt=0, allow_inf_nan=False)
-    max_concurrent: int = Field(default=2, ge=1, le=64)
-    max_queued: int = Field(default=100, ge=1, le=100_000)
+    share_pct: float = Field(
+        default=10.0, gt=0, le=100, description="share of requests, by their prompt hash "
+        "salted with the candidate's name",
+    )  # fmt: skip
+    tiers: list[Tier] = Field(
+        default_factory=lambda: [Tier.HIGH],
+        min_length=1,
+        description="the tiers whose requests are compared",
+    )
+    grade: bool = Field(default=True, description="grade both answers with `grader`")
+    max_usd_per_day: float = Field(
+        default=1.0, gt=0, allow_inf_nan=False, description="stop for the UTC day past this "
+        "spend (the candidate's answers and the grades)",
+    )  # fmt: skip
+    max_concurrent: int = Field(default=2, ge=1, le=64, description="candidate comparisons at once")
+    max_queued: int = Field(
+        default=100, ge=1, le=100_000, description="comparisons waiting; beyond it they are "
+        "dropped and counted",
+    )  # fmt: skip
 
     @property
     def name(self) -> str:

@@ -20,6 +20,7 @@ from judge_router.service.answering import Answering
 from judge_router.service.budget_tracker import BudgetTracker, Clock, utc_now
 from judge_router.service.direct import AnswerStrategy
 from judge_router.service.ledger_rows import RowBuilder
+from judge_router.service.quality_loop import QualityLoop, QualityReadings
 from judge_router.service.rate_limits import RateLimiter
 from judge_router.types import Decision, Source, Tier, round_usd
 from judge_router.upstream.breaker import Breaker
@@ -65,6 +66,7 @@ class EngineParts:
     rate_limiter: RateLimiter | None
     strategy: Callable[[DecisionPipeline], AnswerStrategy]
     clock: Clock = field(default=utc_now)  # the budgets' month
+    quality: QualityLoop | None = None  # shadow tests and sampling, when configured
 
 
 class Engine:
@@ -85,11 +87,16 @@ class Engine:
             parts.strategy(self.pipeline), self.rows, self.record, self.record_provisional
         )
         self.observers: list[RowObserver] = [self.budgets.observe] if self.budgets else []
+        self.quality = parts.quality
+        if self.quality is not None:
+            self.answering.observers.append(self.quality.observe)
 
     async def start(self) -> None:
         """Background work that should not wait for the first request: the budgets' first read."""
         if self.budgets is not None:
             await self.budgets.ready()
+        if self.quality is not None:  # today's background spend, then the workers
+            await self.quality.start()
 
     async def budget_report(self) -> list[dict[str, Any]]:
         """Each budget's month so far (/stats' `budgets`)."""
@@ -173,7 +180,13 @@ class Engine:
             )
         return lines
 
+    def quality_readings(self) -> QualityReadings:
+        """The quality loop's rolling means and background counts (/metrics)."""
+        return self.quality.readings() if self.quality is not None else QualityReadings()
+
     async def aclose(self) -> None:
+        if self.quality is not None:  # before the ledger closes: running jobs record outcomes
+            await self.quality.aclose()
         if self.budgets is not None:
             await self.budgets.aclose()
         self.verdicts.close()

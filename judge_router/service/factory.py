@@ -20,6 +20,7 @@ from judge_router.routing.verdict_store import DiskVerdictStore, NoVerdictStore,
 from judge_router.service.budget_tracker import Clock, utc_now
 from judge_router.service.direct import AnswerStrategy, DirectStrategy
 from judge_router.service.engine import Engine, EngineParts
+from judge_router.service.quality_loop import build_quality_loop
 from judge_router.service.rate_limits import MemoryRateLimiter, RateLimiter
 from judge_router.upstream.breaker import Breaker, MemoryBreaker
 from judge_router.upstream.judge_call import StructuredCaller
@@ -67,7 +68,7 @@ def build_engine(
     clock: Clock = utc_now,
 ) -> Engine:
     """The engine for `settings`; raises ConfigError (e.g. for an unpriced model). `clock`: the
-    budgets' (tests move it across a month)."""
+    budgets' and the background work's daily limits (tests move it across a month or a day)."""
     state = settings.state.backend
     pricer = Pricer(settings)  # raises ConfigError for unpriced models, before anything is opened
     redact = Redactor(settings.secrets())
@@ -83,14 +84,19 @@ def build_engine(
         rate_limiter = RATE_LIMITERS[state](per_minute)
     models = ModelChain(settings, model_breaker, redact)
     strategy = STRATEGIES[settings.routing.strategy]
+    ledger = ledger or LEDGERS[settings.ledger.backend](settings)
+    # Shadow candidates get their own breaker: their failures never open a live model's circuit.
+    shadow_breaker = BREAKERS[state](settings.routing.circuit_breaker)
+    quality = build_quality_loop(settings, pricer, redact, ledger, shadow_breaker, clock)
     parts = EngineParts(
         pricer=pricer,
         judges=chain,
         verdicts=verdicts or verdict_store(settings),
-        ledger=ledger or LEDGERS[settings.ledger.backend](settings),
+        ledger=ledger,
         model_breaker=model_breaker,
         rate_limiter=rate_limiter,
         strategy=lambda pipeline: strategy(settings, models, pipeline),
         clock=clock,
+        quality=quality,
     )
     return Engine(settings, parts)

@@ -103,7 +103,7 @@ TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Build the app. `engine` may be given (tests); otherwise build_engine makes it from `settings`."""
     built = engine or build_engine(settings)
-    telemetry = Telemetry()
+    telemetry = Telemetry(built.quality_readings)
     built.observers.append(telemetry.observe_row)
 
     @asynccontextmanager

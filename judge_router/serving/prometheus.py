@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.service.quality_loop import QualityReadings
 from judge_router.types import Source
 
 # Sources whose verdict came from asking a judge just now (so its latency is worth observing).
@@ -15,9 +18,67 @@ _JUDGED_NOW = {Source.LLM.value, Source.HEURISTIC.value, Source.FALLBACK.value}
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
+class QualityCollector:
+    """The quality loop's readings, taken when /metrics is scraped (nothing per request)."""
+
+    def __init__(self, readings: Callable[[], QualityReadings]):
+        self.readings = readings
+
+    def collect(self) -> Iterator[Metric]:
+        found = self.readings()
+        by_model = GaugeMetricFamily(
+            "judge_router_quality_score",
+            "Rolling mean grade (1-10) of sampled answers, by tier and model (quality.window).",
+            labels=["tier", "model"],
+        )
+        grades = GaugeMetricFamily(
+            "judge_router_quality_grades",
+            "Grades the rolling mean judge_router_quality_score is taken over.",
+            labels=["tier", "model"],
+        )
+        for (tier, model), (mean, count) in sorted(found.model_scores.items()):
+            by_model.add_metric([tier, model], mean)
+            grades.add_metric([tier, model], count)
+        by_tier = GaugeMetricFamily(
+            "judge_router_quality_tier_score",
+            "Rolling mean grade (1-10) of sampled answers by tier (what quality.alert_below checks).",
+            labels=["tier"],
+        )
+        for tier, (mean, _) in sorted(found.tier_scores.items()):
+            by_tier.add_metric([tier], mean)
+        done = CounterMetricFamily(
+            "judge_router_background_done",
+            "Background jobs (shadow comparisons, sampled grades) run to their end.",
+            labels=["work"],
+        )
+        dropped = CounterMetricFamily(
+            "judge_router_background_dropped",
+            "Background jobs not run to their end: queue_full, daily_limit, failed, shutdown.",
+            labels=["work", "reason"],
+        )
+        cost = CounterMetricFamily(
+            "judge_router_background_cost_usd",
+            "USD spent by background work: shadow candidates' answers and grader calls.",
+            labels=["work"],
+        )
+        queued = GaugeMetricFamily(
+            "judge_router_background_queued", "Background jobs waiting.", labels=["work"]
+        )
+        for work in found.work:
+            done.add_metric([work.work], work.done)
+            for reason, count in sorted(work.dropped.items()):
+                dropped.add_metric([work.work, reason], count)
+            cost.add_metric([work.work], work.spent_usd)
+            queued.add_metric([work.work], work.queued)
+        yield from (by_model, grades, by_tier, done, dropped, cost, queued)
+
+
 class Telemetry:
-    def __init__(self) -> None:
+    def __init__(self, quality: Callable[[], QualityReadings] | None = None) -> None:
+        """`quality`: the engine's quality_readings, read at each scrape."""
         self.registry = CollectorRegistry()
+        if quality is not None:
+            self.registry.register(QualityCollector(quality))
         self._children: dict[tuple[Counter | Histogram, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "judge_router_requests",
