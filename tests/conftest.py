@@ -17,6 +17,7 @@ from judge_router.config import Settings  # noqa: E402
 from judge_router.service.engine import Engine  # noqa: E402
 from judge_router.service.factory import build_engine  # noqa: E402
 from judge_router.serving.app import create_app  # noqa: E402
+from judge_router.testing.fake_upstream import FakeUpstream  # noqa: E402
 
 from fakes import JUDGE_BASE, settings_data, verdict_reply  # noqa: E402
 
@@ -32,6 +33,20 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
+
+
+@pytest.fixture(scope="module")
+def loopback_provider() -> Iterator[FakeUpstream]:
+    """One loopback fake provider for a test module (starting one takes ~0.1 s)."""
+    with FakeUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_provider(loopback_provider: FakeUpstream) -> FakeUpstream:
+    """The module's fake provider, with what earlier tests sent to it forgotten."""
+    loopback_provider.reset()
+    return loopback_provider
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ No timing is asserted: the figures depend on the machine. This keeps the benchma
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from fakes import load_script
 
 pytestmark = pytest.mark.slow  # real processes or servers: run with -m slow, or all
 
@@ -20,15 +20,7 @@ PHASE_KEYS = {"requests", "ok", "failed", "problems", "rps", "p50_ms", "p95_ms",
 
 
 def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_proxy_under_test", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building classes
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+    return load_script(BENCH)
 
 
 def test_quick_run_reports_every_figure_and_every_request_succeeds(tmp_path: Path) -> None:

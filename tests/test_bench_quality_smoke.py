@@ -6,13 +6,13 @@ No timing is asserted: the figures depend on the machine. This keeps the benchma
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from fakes import load_script
 
 pytestmark = pytest.mark.slow  # real processes or servers: run with -m slow, or all
 
@@ -20,15 +20,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_quality.p
 
 
 def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_quality_under_test", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building classes
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+    return load_script(BENCH)
 
 
 def test_quick_run_measures_every_configuration(tmp_path: Path) -> None:

@@ -4,16 +4,16 @@ outcome rows, rolling means reach /metrics, and a falling tier is warned about o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from quality_setup import GRADER, loopback_settings, served
 
 from judge_router.accounting.outcome_row import grade_score
 from judge_router.quality.sampling import RollingScores, sampled
 from judge_router.testing.fake_upstream import FakeUpstream
 from judge_router.types import Tier
+
+from quality_setup import GRADER, loopback_settings, served
 
 TIERS = {
     "low": "openai/quality-3-low",
@@ -21,18 +21,6 @@ TIERS = {
     "high": "openai/quality-9-big",
 }
 ALERTS = "judge_router.quality.sampling"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture
-def upstream(server: FakeUpstream) -> FakeUpstream:
-    server.reset()
-    return server
 
 
 @pytest.mark.parametrize("pct", [1, 5, 10, 33.3, 50, 90])
@@ -92,9 +80,9 @@ def test_the_alert_waits_for_enough_grades() -> None:
 
 
 async def test_sampled_answers_become_outcome_rows_and_the_gauge(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    settings = loopback_settings(tmp_path, upstream.base_url, tiers=TIERS,
+    settings = loopback_settings(tmp_path, fake_provider.base_url, tiers=TIERS,
                                  quality={"sample_pct": 100})  # fmt: skip
     for tier in Tier:
         async with served(settings, tier=tier) as app:
@@ -121,8 +109,8 @@ async def test_sampled_answers_become_outcome_rows_and_the_gauge(
             assert 'judge_router_background_done_total{work="sample"} 1.0' in metrics
 
 
-async def test_only_the_sampled_share_is_graded(tmp_path: Path, upstream: FakeUpstream) -> None:
-    settings = loopback_settings(tmp_path, upstream.base_url, quality={"sample_pct": 30})
+async def test_only_the_sampled_share_is_graded(tmp_path: Path, fake_provider: FakeUpstream) -> None:
+    settings = loopback_settings(tmp_path, fake_provider.base_url, quality={"sample_pct": 30})
     async with served(settings) as app:
         ids = []
         for index in range(20):
@@ -134,12 +122,12 @@ async def test_only_the_sampled_share_is_graded(tmp_path: Path, upstream: FakeUp
 
 
 async def test_a_grader_that_times_out_is_an_outcome_row_with_an_error(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
     grader = {"model": "openai/slow-3000-grader", "timeout_s": 0.2, "litellm_params": {
-        "api_base": upstream.base_url, "api_key": "sk-test-upstream",
+        "api_base": fake_provider.base_url, "api_key": "sk-test-upstream",
         "input_cost_per_token": 1e-7, "output_cost_per_token": 4e-7}}  # fmt: skip
-    settings = loopback_settings(tmp_path, upstream.base_url,
+    settings = loopback_settings(tmp_path, fake_provider.base_url,
                                  quality={"sample_pct": 100, "grader": grader})  # fmt: skip
     async with served(settings) as app:
         response = await app.chat("a question")
@@ -157,9 +145,9 @@ async def test_a_grader_that_times_out_is_an_outcome_row_with_an_error(
 
 
 async def test_a_grader_that_answers_garbage_is_an_outcome_row_with_an_error(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    settings = loopback_settings(tmp_path, upstream.base_url, quality={"sample_pct": 100})
+    settings = loopback_settings(tmp_path, fake_provider.base_url, quality={"sample_pct": 100})
     async with served(settings) as app:
         response = await app.chat("a question [[grader:invalid-json]]")
         assert response.status_code == 200
@@ -170,9 +158,9 @@ async def test_a_grader_that_answers_garbage_is_an_outcome_row_with_an_error(
 
 
 async def test_a_tier_falling_below_the_line_is_logged(
-    tmp_path: Path, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, fake_provider: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = loopback_settings(tmp_path, upstream.base_url, tiers={"low": "openai/quality-2-low"},
+    settings = loopback_settings(tmp_path, fake_provider.base_url, tiers={"low": "openai/quality-2-low"},
                                  quality={"sample_pct": 100, "alert_below": 5, "window": 1})  # fmt: skip
     with caplog.at_level(logging.WARNING, logger=ALERTS):
         async with served(settings, tier=Tier.LOW) as app:
@@ -185,9 +173,9 @@ async def test_a_tier_falling_below_the_line_is_logged(
 
 
 async def test_the_daily_grader_limit_stops_sampling(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    settings = loopback_settings(tmp_path, upstream.base_url,
+    settings = loopback_settings(tmp_path, fake_provider.base_url,
                                  quality={"sample_pct": 100, "max_usd_per_day": 1e-9})  # fmt: skip
     async with served(settings) as app:
         for question in ("one", "two", "three"):
@@ -202,9 +190,9 @@ async def test_the_daily_grader_limit_stops_sampling(
 
 
 async def test_no_quality_loop_without_shadow_tests_or_sampling(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    async with served(loopback_settings(tmp_path, upstream.base_url)) as app:
+    async with served(loopback_settings(tmp_path, fake_provider.base_url)) as app:
         assert app.engine.quality is None
         metrics = (await app.client.get("/metrics")).text
         assert "judge_router_quality_score" in metrics  # declared, with no series
@@ -212,9 +200,9 @@ async def test_no_quality_loop_without_shadow_tests_or_sampling(
 
 
 async def test_a_grade_marker_in_the_prompt_is_the_recorded_grade(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    settings = loopback_settings(tmp_path, upstream.base_url, quality={"sample_pct": 100})
+    settings = loopback_settings(tmp_path, fake_provider.base_url, quality={"sample_pct": 100})
     async with served(settings, tier=Tier.MEDIUM) as app:
         ids = {}
         for grade in (2, 7):

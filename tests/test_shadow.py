@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from quality_setup import GRADER, Served, loopback_settings, served, shadow_test
 
 from judge_router.accounting.outcome_row import OutcomeRow, grade_score
 from judge_router.quality.background import DAILY_LIMIT, QUEUE_FULL, SHUTDOWN
@@ -20,38 +18,28 @@ from judge_router.quality.shadow import in_shadow_share
 from judge_router.testing.fake_upstream import FakeUpstream
 from judge_router.types import Tier
 
+from quality_setup import GRADER, Served, loopback_settings, served, shadow_test
+
 PRIMARY = "openai/quality-9-big"
 CANDIDATE = "openai/quality-4-cand"
 DEADLINE_S = 10
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture
-def upstream(server: FakeUpstream) -> FakeUpstream:
-    server.reset()
-    return server
-
-
 def shadowed(
-    tmp_path: Path, upstream: FakeUpstream, candidate: str = CANDIDATE, **test: Any
+    tmp_path: Path, fake_provider: FakeUpstream, candidate: str = CANDIDATE, **test: Any
 ) -> Any:
-    base = upstream.base_url
+    base = fake_provider.base_url
     return loopback_settings(
         tmp_path, base, tiers={"high": PRIMARY}, shadow=[shadow_test(candidate, base, **test)]
     )
 
 
-def requests_to(upstream: FakeUpstream, model: str) -> list[dict[str, Any]]:
+def requests_to(fake_provider: FakeUpstream, model: str) -> list[dict[str, Any]]:
     """The bodies the fake received for `model` (litellm sends the name without `openai/`)."""
     name = model.removeprefix("openai/")
     return [
         r.body
-        for r in upstream.requests
+        for r in fake_provider.requests
         if isinstance(r.body, dict) and r.body.get("model") == name
     ]
 
@@ -71,9 +59,9 @@ def public_row(app: Served, request_id: str) -> dict[str, Any]:
 
 
 async def test_the_pair_is_graded_and_recorded_as_two_outcome_rows(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    async with served(shadowed(tmp_path, upstream)) as app:
+    async with served(shadowed(tmp_path, fake_provider)) as app:
         answer = await app.chat("what is the capital of France?")
         assert answer.status_code == 200
         request_id = answer.json()["router"]["request_id"]
@@ -89,13 +77,13 @@ async def test_the_pair_is_graded_and_recorded_as_two_outcome_rows(
         assert primary.grader_model == candidate.grader_model == GRADER
         # The candidate's row carries what the pair cost: its answer, and both grades.
         assert primary.grader_cost_usd == 0 and primary.answer_cost_usd == 0
-        sent = requests_to(upstream, CANDIDATE)
+        sent = requests_to(fake_provider, CANDIDATE)
         assert len(sent) == 1 and "stream" not in sent[0]
         assert sent[0]["messages"] == [
             {"role": "user", "content": "what is the capital of France?"}
         ]
         assert candidate.answer_cost_usd > 0
-        graders = len(requests_to(upstream, GRADER))
+        graders = len(requests_to(fake_provider, GRADER))
         assert graders == 2 and candidate.grader_cost_usd > 0
         readings = app.engine.quality_readings().work[0]
         assert readings.done == 1
@@ -105,23 +93,23 @@ async def test_the_pair_is_graded_and_recorded_as_two_outcome_rows(
 
 
 async def test_a_streamed_answer_is_shadowed_by_a_plain_call(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    async with served(shadowed(tmp_path, upstream)) as app:
+    async with served(shadowed(tmp_path, fake_provider)) as app:
         answer = await app.chat("stream me a story", stream=True)
         assert answer.status_code == 200 and answer.text.rstrip().endswith("data: [DONE]")
         await app.engine.quality.idle()  # type: ignore[union-attr]
-        (sent,) = requests_to(upstream, CANDIDATE)
+        (sent,) = requests_to(fake_provider, CANDIDATE)
         assert "stream" not in sent and "stream_options" not in sent
         grades = {model: row.grade for (_, model), row in app.outcomes("shadow").items()}
         assert grades == {PRIMARY: 9, CANDIDATE: 4}
 
 
 async def test_a_slow_candidate_is_not_asked_until_the_answer_is_complete(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
     slow = "openai/slow-30000-cand"
-    async with served(shadowed(tmp_path, upstream, slow)) as app:
+    async with served(shadowed(tmp_path, fake_provider, slow)) as app:
         engine = app.engine
         assert engine.quality is not None
         (work,) = engine.quality.works
@@ -132,23 +120,23 @@ async def test_a_slow_candidate_is_not_asked_until_the_answer_is_complete(
         # The answer is complete and its row written while the comparison has not even begun:
         # the candidate's call cannot have added to its latency.
         assert answer.model == PRIMARY and decision.request_id in app.ledger.stored
-        assert work.queued == 1 and work.in_flight == 0 and requests_to(upstream, slow) == []
+        assert work.queued == 1 and work.in_flight == 0 and requests_to(fake_provider, slow) == []
 
         # Through HTTP: the client has its answer while the candidate's call is still open.
         response = await app.chat("another question")
         assert response.status_code == 200
-        await until(lambda: len(requests_to(upstream, slow)) == 2, "both candidate calls")
+        await until(lambda: len(requests_to(fake_provider, slow)) == 2, "both candidate calls")
         assert work.in_flight == 2 and work.done == 0 and app.outcomes("shadow") == {}
         await engine.aclose()
         assert work.dropped[SHUTDOWN] == 2  # both cut short at shutdown
 
 
 async def test_the_primary_answer_and_row_are_the_same_with_and_without_a_shadow_test(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    plain = loopback_settings(tmp_path / "plain", upstream.base_url, tiers={"high": PRIMARY})
+    plain = loopback_settings(tmp_path / "plain", fake_provider.base_url, tiers={"high": PRIMARY})
     results = []
-    for settings in (plain, shadowed(tmp_path, upstream, "openai/fail-500-cand")):
+    for settings in (plain, shadowed(tmp_path, fake_provider, "openai/fail-500-cand")):
         async with served(settings) as app:
             response = await app.chat("the same question")
             body = response.json()
@@ -159,10 +147,10 @@ async def test_the_primary_answer_and_row_are_the_same_with_and_without_a_shadow
 
 
 async def test_a_failing_candidate_gives_an_outcome_row_with_its_error(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
     failing = "openai/fail-500-cand"
-    async with served(shadowed(tmp_path, upstream, failing)) as app:
+    async with served(shadowed(tmp_path, fake_provider, failing)) as app:
         response = await app.chat("a question")
         assert response.status_code == 200
         assert response.json()["choices"][0]["message"]["content"].startswith("echo: a question")
@@ -176,14 +164,14 @@ async def test_a_failing_candidate_gives_an_outcome_row_with_its_error(
         assert (
             row.error.startswith("candidate provider_error") and "server had an error" in row.error
         )
-        assert requests_to(upstream, GRADER) == []
+        assert requests_to(fake_provider, GRADER) == []
         assert app.ledger.stored[request_id].status == "ok"
 
 
 async def test_a_grader_that_answers_garbage_is_recorded_as_an_error(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    async with served(shadowed(tmp_path, upstream)) as app:
+    async with served(shadowed(tmp_path, fake_provider)) as app:
         response = await app.chat("grade this [[grader:invalid-json]]")
         assert response.status_code == 200
         request_id = response.json()["router"]["request_id"]
@@ -205,10 +193,10 @@ class MovableClock:
 
 
 async def test_the_daily_limit_stops_shadow_calls_until_the_next_day(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
     clock = MovableClock()
-    settings = shadowed(tmp_path, upstream, max_usd_per_day=1e-9)  # one comparison costs more
+    settings = shadowed(tmp_path, fake_provider, max_usd_per_day=1e-9)  # one comparison costs more
     async with served(settings, clock=clock) as app:
         quality = app.engine.quality
         assert quality is not None
@@ -217,12 +205,12 @@ async def test_the_daily_limit_stops_shadow_calls_until_the_next_day(
             assert (await app.chat(question)).status_code == 200
             await quality.idle()
         assert work.done == 1 and work.dropped[DAILY_LIMIT] == 1
-        assert len(requests_to(upstream, CANDIDATE)) == 1
+        assert len(requests_to(fake_provider, CANDIDATE)) == 1
 
         clock.now += timedelta(days=1)
         assert (await app.chat("third")).status_code == 200
         await quality.idle()
-        assert work.done == 2 and len(requests_to(upstream, CANDIDATE)) == 2
+        assert work.done == 2 and len(requests_to(fake_provider, CANDIDATE)) == 2
         metrics = (await app.client.get("/metrics")).text
         work_label = f'work="shadow:{CANDIDATE}"'
         assert (
@@ -233,10 +221,10 @@ async def test_the_daily_limit_stops_shadow_calls_until_the_next_day(
 
 
 async def test_todays_spend_is_read_from_the_ledger_at_start(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
     clock = MovableClock()
-    settings = shadowed(tmp_path, upstream, max_usd_per_day=0.5)
+    settings = shadowed(tmp_path, fake_provider, max_usd_per_day=0.5)
     async with served(settings, clock=clock) as app:
         yesterday = (clock.now - timedelta(days=1)).isoformat()
         for request_id, created_at in (("jr-old", yesterday), ("jr-today", clock.now.isoformat())):
@@ -248,14 +236,14 @@ async def test_todays_spend_is_read_from_the_ledger_at_start(
         (work,) = app.engine.quality.works  # type: ignore[union-attr]
         assert work.limit.spent_today == pytest.approx(0.5)  # today's row only
         assert (await app.chat("a question")).status_code == 200
-        assert work.dropped[DAILY_LIMIT] == 1 and requests_to(upstream, CANDIDATE) == []
+        assert work.dropped[DAILY_LIMIT] == 1 and requests_to(fake_provider, CANDIDATE) == []
 
 
 async def test_the_queue_is_bounded_and_drops_are_counted(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
     slow = "openai/slow-30000-cand"
-    settings = shadowed(tmp_path, upstream, slow, max_queued=1, max_concurrent=1)
+    settings = shadowed(tmp_path, fake_provider, slow, max_queued=1, max_concurrent=1)
     async with served(settings) as app:
         (work,) = app.engine.quality.works  # type: ignore[union-attr]
         work.grace_s = 0.05
@@ -282,9 +270,9 @@ def test_two_shadow_tests_pick_different_requests() -> None:
 
 
 async def test_requests_that_make_no_comparison_are_not_shadowed(
-    tmp_path: Path, upstream: FakeUpstream
+    tmp_path: Path, fake_provider: FakeUpstream
 ) -> None:
-    base = upstream.base_url
+    base = fake_provider.base_url
     # The second test's candidate is the low tier's own model: nothing to compare.
     tests = [shadow_test(CANDIDATE, base, tiers=["high"]),
              shadow_test("openai/cheap-a", base, tiers=["low"])]  # fmt: skip
@@ -303,7 +291,7 @@ async def test_requests_that_make_no_comparison_are_not_shadowed(
         assert passthrough.json()["router"]["source"] == "passthrough"
         await app.engine.quality.idle()  # type: ignore[union-attr]
         untouched += app.engine.quality.works  # type: ignore[union-attr]
-    assert requests_to(upstream, CANDIDATE) == [] and requests_to(upstream, GRADER) == []
+    assert requests_to(fake_provider, CANDIDATE) == [] and requests_to(fake_provider, GRADER) == []
     assert all(work.done == 0 and not work.dropped for work in untouched)
 
 
