@@ -5,10 +5,11 @@ Every field's `description` is the text of docs/configuration.md's table (a test
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from judge_router.config_sections import LitellmParams, ModelEntry
 from judge_router.types import Tier
@@ -90,6 +91,18 @@ class CascadeConfig(BaseModel):
         description="a streamed request under a cascade: `buffer` (the answer is held until it "
         "passes, then sent) or `refuse` (400)",
     )
+
+    @field_validator("refusal_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str] | None) -> list[str] | None:
+        for pattern in patterns or []:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"refusal pattern {pattern!r} is not a valid regex: {exc}"
+                ) from None
+        return patterns
 
 
 class ShadowTest(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,14 @@ USD_DIGITS = 10  # a ten-billionth of a dollar: below any price per token, above
 def round_usd(amount: float) -> float:
     """A USD figure as answers show it: 0.0004868, not 0.00048679999999999996."""
     return round(amount, USD_DIGITS)
+
+
+# How a decided request is answered: routing.strategy, a rule's `strategy`, a request's field.
+StrategyName = Literal["direct", "cascade"]
+STRATEGY_HELP = (
+    '"direct" (the tier\'s models) or "cascade" (the cheapest tier first, checked, escalated on '
+    "failure); overrides routing.strategy and the rules"
+)
 
 
 class Source(StrEnum):
@@ -83,6 +91,9 @@ class Decision(BaseModel):
     rule: str | None = None  # the routing rule that matched, if any
     arm: str = "routed"  # the rollout arm: routed, or holdout (sent to the baseline)
     budget: str | None = None  # the budget that capped the tier, if any
+    strategy: str = "direct"  # how it is answered: direct, or cascade
+    # The highest tier a cascade may climb to: a rule's max_tier or a budget's cap, else high.
+    ceiling: Tier = Tier.HIGH
 
     @property
     def tier(self) -> Tier:

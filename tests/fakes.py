@@ -273,6 +273,12 @@ class FakeLedger:
             if (since is None or o.created_at >= since) and source in (None, o.source)
         ]  # fmt: skip
 
+    async def outcomes_of(self, request_id: str) -> list[dict[str, Any]]:
+        return [
+            dataclasses.asdict(o) for key, o in sorted(self.outcomes_stored.items())
+            if key[0] == request_id
+        ]  # fmt: skip
+
     async def summary(self, since: str | None = None, view: Any = None) -> dict[str, Any]:
         return {"rows": len(await self.rows(since))}
 

@@ -62,12 +62,18 @@ async def answers(settings: Settings, respx_mock: respx.MockRouter) -> dict[str,
         # A budget caps this one (and skips the judge), so its `router` names the budget.
         body = {"messages": [{"role": "user", "content": "hi"}], "metadata": {"team": "capped"}}
         capped = (await client.post("/v1/chat/completions", json=body)).json()
+        # A cascade whose every answer fails `valid_json` (the fake answers plain text): its
+        # `router` shows the steps and the flag.
+        body = {"messages": [{"role": "user", "content": "hi"}], "strategy": "cascade",
+                "response_format": {"type": "json_object"}}  # fmt: skip
+        cascaded = (await client.post("/v1/chat/completions", json=body)).json()
         stats = (await client.get("/stats")).json()
         query = {"group_by": "metadata.team", "arm": "routed"}
         grouped = (await client.get("/stats", params=query)).json()
         health = (await client.get("/healthz")).json()
     await engine.aclose()
     return {"route": routed, "router": proxied["router"], "capped": capped["router"],
+            "cascaded": cascaded["router"],
             "stats": stats, "grouped": grouped, "healthz": health}  # fmt: skip
 
 
@@ -87,7 +93,9 @@ async def test_every_answer_field_is_documented_and_every_documented_one_exists(
     assert got["capped"]["budget"] == "capped"
     for table in ("route", "healthz"):
         assert fields(got[table]) == documented(table), table
-    assert fields(got["router"]) | fields(got["capped"]) == documented("router")
+    assert got["cascaded"]["quality_flag"] == "cascade_exhausted"
+    seen = fields(got["router"]) | fields(got["capped"]) | fields(got["cascaded"])
+    assert seen == documented("router")
     stats = got["stats"]
     assert set(stats) == documented("stats")
     group = documented("stats-group")

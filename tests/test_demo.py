@@ -72,5 +72,5 @@ def test_the_demo_prints_the_routing_and_the_savings() -> None:
     print_demo(result, console)
     text = console.export_text()
     assert "Translate 'good morning' into French." in text and "gpt-5-mini" in text
-    assert "net savings (after judge)" in text and "88.9%" in text and "by tier" in text
+    assert "net savings (after judge and grading)" in text and "88.9%" in text and "by tier" in text
     assert "done in 6.5 s" in text

@@ -12,6 +12,7 @@ import respx
 
 from judge_router.config import Settings
 from judge_router.service.answering import Answering
+from judge_router.service.direct import Trail
 from judge_router.service.engine import Engine
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
@@ -125,10 +126,14 @@ class OneChunkStrategy:
     def __init__(self) -> None:
         self.closed = False
 
-    async def complete(self, decision: Decision, params: dict[str, Any]) -> Completed:
+    async def complete(
+        self, decision: Decision, params: dict[str, Any]
+    ) -> tuple[Completed, Trail | None]:
         raise AssertionError("not used")
 
-    async def stream(self, decision: Decision, params: dict[str, Any]) -> StreamStarted:
+    async def stream(
+        self, decision: Decision, params: dict[str, Any]
+    ) -> tuple[StreamStarted, Trail | None]:
         async def rest() -> AsyncIterator[dict[str, Any]]:
             yield {"choices": [{"index": 0, "delta": {"content": "never sent"}}]}
 
@@ -137,7 +142,7 @@ class OneChunkStrategy:
 
         first = {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}
         attempts = [Attempt("openai/cheap-a")]
-        return StreamStarted("openai/cheap-a", first, rest(), attempts, 1.0, close)
+        return StreamStarted("openai/cheap-a", first, rest(), attempts, 1.0, close), None
 
 
 async def test_a_client_that_leaves_before_the_first_byte_still_gets_a_row(
@@ -146,7 +151,13 @@ async def test_a_client_that_leaves_before_the_first_byte_still_gets_a_row(
     ledger = FakeLedger()
     engine = build_engine(make_settings(), judges=[FakeJudge()], ledger=ledger)
     strategy = OneChunkStrategy()
-    answering = Answering(strategy, engine.rows, engine.record, engine.record_provisional)
+    answering = Answering(
+        {"direct": strategy},
+        engine.rows,
+        engine.record,
+        engine.record_provisional,
+        ledger.record_outcome,
+    )
     decision = await engine.decide(ask("hi", tier=Tier.LOW))
     stream = await answering.stream(decision, {"messages": [{"role": "user", "content": "hi"}]})
     await stream.aclose()  # what the response does when the client is gone before any byte

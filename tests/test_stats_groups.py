@@ -223,7 +223,9 @@ async def test_by_arm_puts_the_two_arms_side_by_side(tmp_path: Path) -> None:
         assert arm["spend_per_request_usd"] == pytest.approx(spend / len(proxied))
         estimate = sum(r.estimated_cost_usd for r in routed) / len(routed)
         assert arm["estimated_spend_per_request_usd"] == pytest.approx(estimate)
-        assert arm["quality"] is None  # measured by a later issue; never a made-up figure
+        # No outcome rows: zero counts and null means, never a made-up figure.
+        assert arm["quality"]["sample"] == {**arm["quality"]["sample"], "outcomes": 0}
+        assert arm["quality"]["sample"]["mean_score"] is None
     holdout = arms[1]
     assert holdout["requests"] == 3 and holdout["proxied"] == 2
     assert holdout["spend_per_request_usd"] == pytest.approx((0.2 + 0.02) / 2)
@@ -235,7 +237,8 @@ async def test_the_plain_answer_keeps_its_shape(tmp_path: Path) -> None:
     plain = await ledger.summary("2026-11-30T00:00:00+00:00")
     grouped = await ledger.summary(None, stats_view("arm"))
     await ledger.close()
-    shape = {"since", "totals", "verdicts_by_source", "by_tier", "by_model", "by_day", "by_arm"}
+    shape = {"since", "totals", "verdicts_by_source", "by_tier", "by_model", "by_day", "by_arm",
+             "quality"}  # fmt: skip
     assert set(plain) == shape
     assert set(grouped) == shape | {"group_by", "where", "groups", "groups_folded"}
     assert stats_view(None, []) is None  # nothing asked: the plain answer, from the rollups

@@ -47,6 +47,10 @@ class Ledger(Protocol):
         """Outcome rows (oldest first), with their request's prompt_hash, arm and metadata."""
         ...
 
+    async def outcomes_of(self, request_id: str) -> list[dict[str, Any]]:
+        """One request's outcome rows, by source then model (without the join `outcomes` adds)."""
+        ...
+
     async def summary(
         self, since: str | None = None, view: StatsView | None = None
     ) -> dict[str, Any]:

@@ -31,11 +31,24 @@ def decision(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | None
     return None if found is None else _decoded(found)
 
 
+def request_outcomes(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
+    """The outcome rows of one request (its primary key's prefix: one index read), by source."""
+    query = "SELECT * FROM outcomes WHERE request_id = ? ORDER BY source, model"
+    return [_outcome(row) for row in conn.execute(query, (request_id,))]
+
+
+def _outcome(row: sqlite3.Row) -> dict[str, Any]:
+    found = dict(row)
+    if found.get("passed") is not None:
+        found["passed"] = bool(found["passed"])
+    return found
+
+
 def outcome_rows(
     conn: sqlite3.Connection, since: str | None, source: str | None
 ) -> list[dict[str, Any]]:
-    """Outcome rows, oldest first, each with its decision's prompt hash, arm and metadata (what a
-    trainer or a report needs to join them to the request)."""
+    """Outcome rows, oldest first, each with its decision's prompt hash, tier, model, arm, metadata,
+    prompt text and cost (what a trainer or a report needs to join them to the request)."""
     where, params = [], []
     if since:
         where.append("o.created_at >= ?")
@@ -44,17 +57,16 @@ def outcome_rows(
         where.append("o.source = ?")
         params.append(source)
     query = (
-        "SELECT o.*, d.prompt_hash, d.arm, d.metadata, d.prompt_text, d.cost_usd AS request_cost_usd "
+        "SELECT o.*, d.prompt_hash, d.tier AS request_tier, d.model AS request_model, d.arm, "
+        "d.metadata, d.prompt_text, d.cost_usd AS request_cost_usd "
         "FROM outcomes o LEFT JOIN decisions d ON d.request_id = o.request_id"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + " ORDER BY o.created_at, o.request_id, o.source, o.model"
     )
     rows = []
     for row in conn.execute(query, params):
-        found = dict(row)
+        found = _outcome(row)
         if found.get("metadata"):
             found["metadata"] = json.loads(found["metadata"])
-        if found.get("passed") is not None:
-            found["passed"] = bool(found["passed"])
         rows.append(found)
     return rows

@@ -56,7 +56,7 @@ def print_summary(
         ("realised spend", usd(totals["realised_spend_usd"])),
         ("baseline spend", usd(totals["baseline_spend_usd"])),
         ("gross savings", usd(totals["gross_savings_usd"])),
-        ("net savings (after judge)", usd(totals["net_savings_usd"])),
+        ("net savings (after judge and grading)", usd(totals["net_savings_usd"])),
         ("savings %", pct(totals["savings_pct"])),
         ("judge ROI (gross / judge)", ratio(totals["judge_roi"])),
     ):

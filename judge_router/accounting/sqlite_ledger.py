@@ -26,7 +26,12 @@ from typing import Any, TypeVar
 from judge_router.accounting import recovery
 from judge_router.accounting.budgets import SpendScope, spend_by_scope
 from judge_router.accounting.ledger import LedgerHealth
-from judge_router.accounting.ledger_reads import decision, decision_rows, outcome_rows
+from judge_router.accounting.ledger_reads import (
+    decision,
+    decision_rows,
+    outcome_rows,
+    request_outcomes,
+)
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.migrations import connect, migrate
 from judge_router.accounting.outcome_row import OutcomeRow
@@ -263,6 +268,10 @@ class SqliteLedger:
         finally:
             conn.close()
 
+    async def read(self, read: Callable[..., T], *args: Any) -> T:
+        """`read(conn, *args)` on a connection of its own, off the event loop (a report's reads)."""
+        return await asyncio.to_thread(self._read, read, *args)
+
     async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self._read, decision_rows, since)
 
@@ -273,6 +282,9 @@ class SqliteLedger:
         self, since: str | None = None, source: str | None = None
     ) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self._read, outcome_rows, since, source)
+
+    async def outcomes_of(self, request_id: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._read, request_outcomes, request_id)
 
     async def summary(
         self, since: str | None = None, view: StatsView | None = None

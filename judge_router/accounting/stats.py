@@ -1,5 +1,6 @@
 """Savings summaries over the ledger: totals and breakdowns by tier, model, day and rollout arm,
-and, for a StatsView (stats_view.py), filtered figures and groups by any key.
+and, for a StatsView (stats_view.py), filtered figures and groups by any key; answer quality and
+its cost from the outcome rows (quality_stats.py).
 
 Plain SQL that SQLite and PostgreSQL both accept: conditional counts use COUNT(CASE ...), not SUM
 of a boolean, which only SQLite takes (the metadata expression is SQLite's JSON functions; a
@@ -12,6 +13,13 @@ import sqlite3
 from datetime import date, timedelta
 from typing import Any
 
+from judge_router.accounting.quality_stats import (
+    IN_AN_ARM,
+    NONE,
+    OTHER,
+    OutcomeFacts,
+    outcome_facts,
+)
 from judge_router.accounting.stats_scan import SCAN_LIMIT_S, SCANNED_FACTS, scanned
 from judge_router.accounting.stats_view import StatsView, conditions, expression
 from judge_router.types import round_usd
@@ -19,7 +27,6 @@ from judge_router.types import round_usd
 # Columns a breakdown may group by (never user text in SQL).
 GROUPINGS = {"tier": "tier", "model": "model", "day": "day"}
 MAX_GROUPS = 100  # a grouping's largest groups by spend; the rest are added up as one, OTHER
-NONE, OTHER = "(none)", "(other)"
 
 # Whole days come from the rollups (migration 004); the first day of a `since` that starts within
 # a day comes from the decisions themselves, read through the created_at index.
@@ -63,9 +70,6 @@ _MODEL_AGGREGATES = f"""
     COALESCE(SUM(CASE WHEN status <> 'routed' THEN requests END), 0) AS proxied,
     COALESCE(SUM(cost_usd), 0.0) AS realised_spend_usd, {_ROUTED_ESTIMATE}
 """
-# Rows the rollout puts in an arm: it never holds back a forced tier or a passthrough model (the
-# client chose) or a budget-capped request, so those would only blur the comparison.
-_IN_AN_ARM = "source NOT IN ('forced', 'passthrough', 'budget') AND arm IN ('routed', 'holdout')"
 
 
 def _facts(since: str | None, view: StatsView | None) -> tuple[str, dict[str, str]]:
@@ -95,9 +99,10 @@ def _next_day(day: str) -> str:
 
 def _derive(row: dict[str, Any]) -> dict[str, Any]:
     """Add the savings and ratios, rounded to what they mean; a ratio is None when its denominator
-    is zero rather than a made-up 0."""
+    is zero rather than a made-up 0. Net: after the judge and the quality loop (grades, shadow
+    answers: `quality_spend_usd`, set on the row before)."""
     gross = row["baseline_spend_usd"] - row["realised_spend_usd"]
-    net = gross - row["judge_spend_usd"]
+    net = gross - row["judge_spend_usd"] - row["quality_spend_usd"]
     baseline, judge, judged = row["baseline_spend_usd"], row["judge_spend_usd"], row["judged"]
     row["gross_savings_usd"] = gross
     row["net_savings_usd"] = net
@@ -153,6 +158,7 @@ def _summary(
     view: StatsView | None,
     max_groups: int,
 ) -> dict[str, Any]:
+    quality = outcome_facts(conn, since, view)
     total = dict(conn.execute(f"{facts} SELECT {_AGGREGATES} FROM facts", params).fetchone())
     by_source = {
         row[0]: row[1]
@@ -169,33 +175,44 @@ def _summary(
             f"GROUP BY {column} HAVING SUM(requests) > 0 ORDER BY {column}",
             params,
         )
-        breakdowns[name] = [_derive(dict(row)) for row in rows]
+        breakdowns[name] = [_derive(quality.with_spend(dict(row), name)) for row in rows]
     arms = conn.execute(
-        f"{facts} SELECT arm, {_AGGREGATES}, {_ROUTED_ESTIMATE} FROM facts WHERE {_IN_AN_ARM} "
+        f"{facts} SELECT arm, {_AGGREGATES}, {_ROUTED_ESTIMATE} FROM facts WHERE {IN_AN_ARM} "
         "GROUP BY arm HAVING SUM(requests) > 0 ORDER BY CASE arm WHEN 'routed' THEN 0 ELSE 1 END",
         params,
     )
     answer: dict[str, Any] = {
         "since": since,
-        "totals": _derive(total),
+        "totals": _derive(quality.with_spend(total, None)),
         "verdicts_by_source": by_source,
         "by_tier": breakdowns["tier"],
         "by_model": breakdowns["model"],
         "by_day": breakdowns["day"],
-        # quality: per-arm answer quality, a later issue's; None until it is measured.
-        "by_arm": [{**_per_request(dict(row)), "quality": None} for row in arms],
+        "by_arm": [
+            {
+                **_per_request(quality.with_spend(dict(row), "arm")),
+                "quality": quality.of("arm", row["arm"]),
+            }
+            for row in arms
+        ],
     }
     if view is not None:
         answer["group_by"] = view.group_by
         answer["where"] = view.where_json()
         answer["groups"], answer["groups_folded"] = (
-            ([], 0) if view.group_by is None else _groups(conn, facts, params, max_groups)
+            ([], 0) if view.group_by is None else _groups(conn, facts, params, max_groups, quality)
         )
+    shown = None if view is None else [group["group"] for group in answer["groups"]]
+    answer["quality"] = quality.block(shown)
     return answer
 
 
 def _groups(
-    conn: sqlite3.Connection, facts: str, params: dict[str, str], max_groups: int
+    conn: sqlite3.Connection,
+    facts: str,
+    params: dict[str, str],
+    max_groups: int,
+    quality: OutcomeFacts,
 ) -> tuple[list[dict[str, Any]], int]:
     """The `max_groups` groups that spent most (then the busiest), each with its figures and its
     spend by model, and the rest added up as one OTHER group; and how many groups that holds.
@@ -233,16 +250,22 @@ def _groups(
             key = (figures.pop("folded"), figures.pop("g"), figures.pop("g_none"))
             figures["realised_spend_usd"] = round_usd(figures["realised_spend_usd"])
             models.setdefault(key, []).append(_per_request(figures, derive=False))
-        groups, kept = [], 0
-        for row in conn.execute(
-            f"SELECT {keys}, {_AGGREGATES}, {_ROUTED_ESTIMATE} FROM temp.stats_groups "
-            f"GROUP BY {keys} ORDER BY folded, SUM(cost_usd) DESC, SUM(requests) DESC, g"
-        ):
-            figures = dict(row)
+        rows = [
+            dict(row)
+            for row in conn.execute(
+                f"SELECT {keys}, {_AGGREGATES}, {_ROUTED_ESTIMATE} FROM temp.stats_groups "
+                f"GROUP BY {keys} ORDER BY folded, SUM(cost_usd) DESC, SUM(requests) DESC, g"
+            )
+        ]
+        shown = {(row["g"], row["g_none"]) for row in rows if not row["folded"]}
+        groups = []
+        for figures in rows:
             key = (figures.pop("folded"), figures.pop("g"), figures.pop("g_none"))
             name = OTHER if key[0] else NONE if key[2] else key[1]
-            kept += not key[0]
+            spent = quality.unkept_spend(shown) if key[0] else quality.spend("group", key[1:])
+            figures["quality_spend_usd"] = spent
             groups.append({"group": name, **_per_request(figures), "by_model": models[key]})
+        kept = len(shown)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.stats_groups")
     count = conn.execute(

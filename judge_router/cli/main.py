@@ -183,7 +183,7 @@ def report(
     from judge_router.accounting.sqlite_ledger import SqliteLedger
     from judge_router.accounting.stats_scan import ScanTooLong
     from judge_router.accounting.stats_view import ViewError, stats_view
-    from judge_router.cli.report_tables import print_arms, print_groups
+    from judge_router.cli.report_tables import print_arms, print_groups, print_quality
     from judge_router.serving.app import parse_since
 
     settings = _settings(config_path)
@@ -213,10 +213,12 @@ def report(
         click.echo(json.dumps(summary, indent=2))
     elif group_by is not None:
         print_groups(summary, Console())
+        print_quality(summary, Console())
     else:
         console = Console()
         print_summary(summary, console)
         print_arms(summary, console)
+        print_quality(summary, console)
 
 
 @main.command()
@@ -282,6 +284,9 @@ def _print_mapping(title: str, data: dict[str, Any]) -> None:
 
 from judge_router.cli.demo import demo  # noqa: E402
 from judge_router.cli.eval import eval_command  # noqa: E402
+from judge_router.cli.quality_reports import outcomes_command, shadow_report_command  # noqa: E402
 
 main.add_command(eval_command)
 main.add_command(demo)
+main.add_command(shadow_report_command)
+main.add_command(outcomes_command)

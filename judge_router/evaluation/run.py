@@ -58,7 +58,8 @@ def called_the_judge(decision: Decision) -> bool:
 
 async def judge_row(row: EvalRow, decide: Decide) -> RowResult:
     try:
-        decision = await decide(RoutingRequest(row.messages, "eval"))
+        # direct: `eval` measures the judge, which a cascade starting at the cheapest tier skips.
+        decision = await decide(RoutingRequest(row.messages, "eval", strategy="direct"))
     except Exception as exc:  # a row the judge cannot take is reported, not fatal to the run
         return RowResult(row=row, error=f"{type(exc).__name__}: {exc}"[:300])
     verdict = decision.verdict

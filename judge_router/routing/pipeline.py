@@ -4,32 +4,26 @@
 looks at the draft and fills in what it can; a step with nothing to do leaves it alone:
 
     explicit (forced tier / passthrough) → budgets (a spent budget refuses here) → read → rules
-    → no text → pinned (bounds and caps leave one tier: no judge) → cache → judge → rule bounds
-    → budget caps → rollout arm → models
+    → no text → pinned (bounds and caps leave one tier: no judge) → strategy (a cascade may start
+    at the cheapest tier: no judge) → cache → judge → rule bounds → budget caps → rollout arm
+    → models
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from judge_router.config import Settings
-from judge_router.config_policy import Rule
-from judge_router.routing.budget_limits import BudgetCheck, BudgetExceeded, BudgetLimit
+from judge_router.routing.budget_limits import BudgetCheck, BudgetExceeded
+from judge_router.routing.draft import Draft, Step
 from judge_router.routing.judges.chain import JudgeChain, Judged
 from judge_router.routing.one_flight import LeaderCancelled, OneFlight
-from judge_router.routing.reading import ConversationReader, Reading
+from judge_router.routing.reading import ConversationReader
 from judge_router.routing.request import ModelNames, RoutingRequest, explicit_choice
 from judge_router.routing.rules import Rules
 from judge_router.routing.verdict_store import VerdictStore
 from judge_router.types import Decision, Source, Tier, Verdict
-
-
-def new_request_id() -> str:
-    return f"jr-{uuid.uuid4().hex}"
 
 
 def arm_hash(text: str) -> str:
@@ -41,43 +35,6 @@ def arm_hash(text: str) -> str:
 def in_rollout(prompt_hash: str, percent: float) -> bool:
     """Whether a prompt is in the routed share: its hash read as a number in [0, 10000)."""
     return int(prompt_hash[:8], 16) % 10_000 < percent * 100
-
-
-@dataclass(slots=True)
-class Draft:
-    """A decision being made: each step reads it and fills in what it decides."""
-
-    request: RoutingRequest
-    reading: Reading | None = None
-    verdict: Verdict | None = None
-    cached: bool = False
-    models: list[str] | None = None
-    rule: Rule | None = None  # the rule that matched (its action applied, or bounds to apply)
-    arm: str = "routed"
-    limit: BudgetLimit | None = None  # the strictest budget cap over the request, if any
-    capped_by: str | None = None  # the budget that changed the tier
-
-    def decision(self) -> Decision:
-        assert self.reading is not None and self.verdict is not None and self.models
-        request = self.request
-        return Decision(
-            request_id=new_request_id(),
-            endpoint=request.endpoint,
-            prompt_hash=self.reading.prompt_hash,
-            verdict=self.verdict,
-            cached=self.cached,
-            models=self.models,
-            prompt_tokens=self.reading.view.prompt_tokens,
-            metadata=request.metadata,
-            api_key_id=request.api_key_id,
-            prompt_text=self.reading.prompt_text,
-            rule=self.rule.name if self.rule else None,
-            arm=self.arm,
-            budget=self.capped_by,
-        )
-
-
-Step = Callable[[Draft], Awaitable[None]]
 
 
 class DecisionPipeline:
@@ -111,6 +68,7 @@ class DecisionPipeline:
             ("rules", self.apply_rules),
             ("no_text", self.no_text),
             ("pinned", self.pinned_tier),
+            ("strategy", self.choose_strategy),
             ("cache", self.cache),
             ("judge", self.judge),
             ("bounds", self.rule_bounds),
@@ -257,6 +215,7 @@ class DecisionPipeline:
         if not in_rollout(arm_hash(draft.reading.view.text), rollout.percent(verdict.tier)):
             draft.arm = "holdout"
             draft.models = [self.settings.baseline]
+            draft.strategy = "direct"  # the holdout is what routing is compared with: no cascade
 
     async def no_text(self, draft: Draft) -> None:
         """Nothing but images, audio or files: no judge can rate it, so a configured tier does."""
@@ -267,6 +226,24 @@ class DecisionPipeline:
                 reason="no text to judge: routing.no_text_tier",
                 source=Source.RULE,
             )
+
+    async def choose_strategy(self, draft: Draft) -> None:
+        """The request's `strategy`, else the matched rule's, else routing.strategy. A request that
+        names a model is answered by it (direct). A cascade with `cascade.start: cheapest` starts
+        at the lowest tier the rule allows, and the judge is not asked."""
+        rule, verdict = draft.rule, draft.verdict
+        chosen = (
+            draft.request.strategy or (rule and rule.strategy) or self.settings.routing.strategy
+        )
+        if verdict is not None and verdict.source is Source.PASSTHROUGH:
+            chosen = "direct"
+        draft.strategy = chosen
+        if chosen != "cascade" or verdict is not None or self.settings.cascade.start != "cheapest":
+            return
+        floor = rule.min_tier if rule and rule.min_tier else Tier.LOW
+        draft.verdict = Verdict(
+            tier=floor, reason=f"cascade starts at {floor.value}", source=Source.CASCADE
+        )
 
     async def cache(self, draft: Draft) -> None:
         if draft.verdict is not None or not self.judges.may_cache:

@@ -35,6 +35,7 @@ class RoutingRequest:
     tier: Tier | None = None
     metadata: dict[str, Any] | None = None
     api_key_id: str | None = None  # which service key asked (its id, never the secret)
+    strategy: str | None = None  # the body's `strategy`: direct or cascade, over rules and config
 
 
 @dataclass(slots=True)

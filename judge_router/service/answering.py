@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.accounting.outcome_row import OutcomeRow
 from judge_router.quality.answer_text import answer_text
 from judge_router.routing.conversation import message_text
 from judge_router.routing.tokens import count_tokens
-from judge_router.service.direct import AnswerStrategy
+from judge_router.service.direct import AnswerStrategy, Trail
 from judge_router.service.ledger_rows import PricedUsage, RowBuilder, Served
 from judge_router.types import Decision
 from judge_router.upstream.model_chain import AllAttemptsFailed, Attempt, StreamStarted
@@ -27,6 +28,7 @@ from judge_router.upstream.sendable import UnsendableRequest
 log = logging.getLogger(__name__)
 
 Record = Callable[[LedgerRow], Awaitable[None]]
+RecordOutcome = Callable[[OutcomeRow], Awaitable[bool]]
 
 
 @dataclass(slots=True)
@@ -70,6 +72,7 @@ class Answer:
     response: dict[str, Any]
     attempts: list[Attempt]
     usage: PricedUsage | None
+    trail: Trail | None = None  # a cascade's steps
 
 
 class OpenStream:
@@ -83,8 +86,10 @@ class OpenStream:
         opened: StreamStarted,
         relay: Callable[[OpenStream], AsyncIterator[dict[str, Any]]],
         abandon: Callable[[], Awaitable[None]],
+        trail: Trail | None = None,
     ):
         self.decision = decision
+        self.trail = trail
         self.model = opened.model
         self.attempts = opened.attempts
         self.started = False
@@ -106,16 +111,25 @@ class OpenStream:
 class Answering:
     def __init__(
         self,
-        strategy: AnswerStrategy,
+        strategies: Mapping[str, AnswerStrategy],
         rows: RowBuilder,
         record: Record,
         record_provisional: Record,
+        record_outcome: RecordOutcome,
     ):
-        self.strategy = strategy
+        self.strategies = strategies  # by name: a decision's `strategy` picks one
         self.rows = rows
         self.record = record
         self.record_provisional = record_provisional
+        self.record_outcome = record_outcome
         self.observers: list[AnswerObserver] = []
+
+    async def _record_trail(self, decision: Decision, trail: Trail | None) -> None:
+        """A cascade's steps as outcome rows, once the request's row is down."""
+        if trail is None:
+            return
+        for outcome in trail.outcomes(decision.request_id):
+            await self.record_outcome(outcome)
 
     def _answered(self, answered: Answered) -> None:
         for observe in self.observers:
@@ -160,34 +174,50 @@ class Answering:
     async def complete(self, decision: Decision, params: dict[str, Any]) -> Answer:
         started = time.perf_counter()
         try:
-            done = await self.strategy.complete(decision, params)
+            done, trail = await self.strategies[decision.strategy].complete(decision, params)
         except (AllAttemptsFailed, UnsendableRequest) as failure:
             raise await self._failed(decision, started, failure, stream=False) from None
-        usage = self.rows.price(decision, done.model, done.prompt_tokens, done.completion_tokens)
-        served = Served("ok", done.model, done.attempts, False, usage, done.latency_ms)
+        usage = self.rows.price(
+            decision,
+            done.model,
+            done.prompt_tokens,
+            done.completion_tokens,
+            rejected_usd=rejected_usd(trail),
+        )
+        served = Served("ok", done.model, done.attempts, False, usage, done.latency_ms, trail=trail)
         await self.record(self.rows.row(decision, started, served))
+        await self._record_trail(decision, trail)
         if self.observers:
             text = answer_text(done.response)
             self._answered(
                 Answered(decision, params, done.model, text, usage, False, done.response)
             )
-        return Answer(decision, done.model, done.response, done.attempts, usage)
+        return Answer(decision, done.model, done.response, done.attempts, usage, trail)
 
     async def stream(self, decision: Decision, params: dict[str, Any]) -> OpenStream:
         """Open the stream: models are tried in turn only until one sends its first chunk."""
         started = time.perf_counter()
         try:
-            opened = await self.strategy.stream(decision, params)
+            opened, trail = await self.strategies[decision.strategy].stream(decision, params)
         except (AllAttemptsFailed, UnsendableRequest) as failure:
             raise await self._failed(decision, started, failure, stream=True) from None
 
         async def abandon() -> None:  # the client left before a byte was sent
-            priced = self.rows.price(decision, opened.model, decision.prompt_tokens, 0, True)
+            priced = self.rows.price(
+                decision, opened.model, decision.prompt_tokens, 0, True, rejected_usd(trail)
+            )
             served = Served(
-                "incomplete", opened.model, opened.attempts, True, priced, opened.first_chunk_ms
+                "incomplete",
+                opened.model,
+                opened.attempts,
+                True,
+                priced,
+                opened.first_chunk_ms,
+                trail=trail,
             )
             with anyio.CancelScope(shield=True):
                 await self.record(self.rows.row(decision, started, served))
+                await self._record_trail(decision, trail)
                 await _close(opened)
 
         return OpenStream(
@@ -195,6 +225,7 @@ class Answering:
             opened,
             lambda stream: self._relay(stream, opened, decision, started, params),
             abandon,
+            trail,
         )
 
     async def _relay(
@@ -212,9 +243,19 @@ class Answering:
         status, error = "incomplete", None  # until the provider's stream ends normally
         created_at: str | None = None  # the provisional row's, once it is written
 
+        trail = stream.trail
+        rejected = rejected_usd(trail)
+
         def served(state: str, priced: PricedUsage, why: str | None = None) -> Served:
             return Served(
-                state, opened.model, opened.attempts, True, priced, opened.first_chunk_ms, why
+                state,
+                opened.model,
+                opened.attempts,
+                True,
+                priced,
+                opened.first_chunk_ms,
+                why,
+                trail,
             )
 
         try:
@@ -223,7 +264,9 @@ class Answering:
             # The first byte is out and the provider is billing: put a provisional row on disk now
             # (incomplete, the prompt priced alone), so a crash mid-stream still leaves the request
             # in the ledger. The row written when the stream ends replaces it.
-            estimate = self.rows.price(decision, opened.model, decision.prompt_tokens, 0, True)
+            estimate = self.rows.price(
+                decision, opened.model, decision.prompt_tokens, 0, True, rejected
+            )
             provisional = self.rows.row(decision, started, served("incomplete", estimate))
             # The final row replaces this one: it keeps its time, so the two are one row to
             # anything that counts by time (its rollup day, a budget's month and its refresh).
@@ -249,6 +292,7 @@ class Answering:
                     opened.model,
                     int(usage.get("prompt_tokens") or 0),
                     int(usage.get("completion_tokens") or 0),
+                    rejected_usd=rejected,
                 )
             else:  # cut short: price what was streamed, by our own count, and say it is estimated
                 priced = self.rows.price(
@@ -257,6 +301,7 @@ class Answering:
                     decision.prompt_tokens,
                     count_tokens("".join(streamed)),
                     estimated=True,
+                    rejected_usd=rejected,
                 )
             stream.usage = priced
             with anyio.CancelScope(shield=True):  # record and stop the provider even if cancelled
@@ -264,10 +309,15 @@ class Answering:
                 if created_at is not None:
                     final.created_at = created_at
                 await self.record(final)
+                await self._record_trail(decision, trail)
                 await _close(opened)
             if status == "ok" and self.observers:
                 text = "".join(streamed)
                 self._answered(Answered(decision, params, opened.model, text, priced, True))
+
+
+def rejected_usd(trail: Trail | None) -> float:
+    return trail.rejected_cost_usd if trail is not None else 0.0
 
 
 async def _close(opened: StreamStarted) -> None:

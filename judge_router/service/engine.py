@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,7 @@ class RouteAnswer(BaseModel):
     rule: str | None = None  # the routing rule that matched, if any
     arm: str = "routed"  # routed, or holdout: held back on the baseline by `rollout`
     budget: str | None = None  # the budget that capped the tier, if any
+    strategy: str = "direct"  # how /complete would answer it: direct, or cascade
     prompt_tokens: int
     estimated_cost_usd: float
     baseline_model: str
@@ -64,7 +65,8 @@ class EngineParts:
     ledger: Ledger
     model_breaker: Breaker
     rate_limiter: RateLimiter | None
-    strategy: Callable[[DecisionPipeline], AnswerStrategy]
+    # Every strategy a decision may name (`routing.strategy`, a rule's, the request's), by name.
+    strategies: Callable[[DecisionPipeline], Mapping[str, AnswerStrategy]]
     clock: Clock = field(default=utc_now)  # the budgets' month
     quality: QualityLoop | None = None  # shadow tests and sampling, when configured
 
@@ -84,7 +86,11 @@ class Engine:
         self.pipeline = DecisionPipeline(settings, parts.judges, parts.verdicts, self.budgets)
         self.rows = RowBuilder(settings, parts.pricer)
         self.answering = Answering(
-            parts.strategy(self.pipeline), self.rows, self.record, self.record_provisional
+            parts.strategies(self.pipeline),
+            self.rows,
+            self.record,
+            self.record_provisional,
+            parts.ledger.record_outcome,
         )
         self.observers: list[RowObserver] = [self.budgets.observe] if self.budgets else []
         self.quality = parts.quality
@@ -125,6 +131,7 @@ class Engine:
             rule=decision.rule,
             arm=decision.arm,
             budget=decision.budget,
+            strategy=decision.strategy,
             prompt_tokens=row.prompt_tokens,
             estimated_cost_usd=round_usd(row.estimated_cost_usd),
             baseline_model=row.baseline_model,

@@ -8,16 +8,19 @@ Each registry's keys are the values its config key accepts (`cache.backend`, `le
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from judge_router.accounting.ledger import Ledger
 from judge_router.accounting.sqlite_ledger import SqliteLedger
 from judge_router.config import CircuitBreakerConfig, Settings
+from judge_router.quality.grader import Grader
 from judge_router.routing.judges.base import Judge
 from judge_router.routing.judges.chain import JudgeChain, build_judges
 from judge_router.routing.memory_layer import MemoryLayer
 from judge_router.routing.pipeline import DecisionPipeline
 from judge_router.routing.verdict_store import DiskVerdictStore, NoVerdictStore, VerdictStore
 from judge_router.service.budget_tracker import Clock, utc_now
+from judge_router.service.cascade import CascadeStrategy
 from judge_router.service.direct import AnswerStrategy, DirectStrategy
 from judge_router.service.engine import Engine, EngineParts
 from judge_router.service.quality_loop import build_quality_loop
@@ -42,9 +45,30 @@ BREAKERS: dict[str, Callable[[CircuitBreakerConfig], Breaker]] = {
 RATE_LIMITERS: dict[str, Callable[[int], RateLimiter]] = {
     "memory": MemoryRateLimiter,
 }
-# A strategy is built with the settings, the model chain, and the pipeline (for a tier's models).
-STRATEGIES: dict[str, Callable[[Settings, ModelChain, DecisionPipeline], AnswerStrategy]] = {
-    "direct": lambda s, models, pipeline: DirectStrategy(s, models, pipeline.models_for),
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyParts:
+    """What a strategy is built from; the pipeline gives a tier's models."""
+
+    settings: Settings
+    models: ModelChain
+    pipeline: DecisionPipeline
+    pricer: Pricer
+    call: StructuredCaller  # the grader's, for a cascade that grades
+
+
+def cascade_strategy(parts: StrategyParts) -> CascadeStrategy:
+    settings = parts.settings
+    grades = settings.cascade.grader_min_score is not None
+    grader = Grader(settings.grader, parts.call) if grades else None
+    return CascadeStrategy(settings, parts.models, parts.pipeline.models_for, parts.pricer, grader)
+
+
+# Every one is built: routing.strategy is the default, and a rule or a request may name another.
+STRATEGIES: dict[str, Callable[[StrategyParts], AnswerStrategy]] = {
+    "direct": lambda p: DirectStrategy(p.settings, p.models, p.pipeline.models_for),
+    "cascade": cascade_strategy,
 }
 
 
@@ -73,8 +97,9 @@ def build_engine(
     pricer = Pricer(settings)  # raises ConfigError for unpriced models, before anything is opened
     redact = Redactor(settings.secrets())
     judge_breaker = judge_breaker or BREAKERS[state](settings.judge.circuit_breaker)
+    structured = StructuredCaller(pricer, redact)  # the judge's and the cascade grader's calls
     if judges is None:
-        chain = build_judges(settings.judge, StructuredCaller(pricer, redact), judge_breaker)
+        chain = build_judges(settings.judge, structured, judge_breaker)
     else:
         judge = settings.judge
         chain = JudgeChain(judges, judge.on_failure, judge_breaker, judge.model)
@@ -83,7 +108,6 @@ def build_engine(
     if rate_limiter is None and per_minute:
         rate_limiter = RATE_LIMITERS[state](per_minute)
     models = ModelChain(settings, model_breaker, redact)
-    strategy = STRATEGIES[settings.routing.strategy]
     ledger = ledger or LEDGERS[settings.ledger.backend](settings)
     # Shadow candidates get their own breaker: their failures never open a live model's circuit.
     shadow_breaker = BREAKERS[state](settings.routing.circuit_breaker)
@@ -95,7 +119,10 @@ def build_engine(
         ledger=ledger,
         model_breaker=model_breaker,
         rate_limiter=rate_limiter,
-        strategy=lambda pipeline: strategy(settings, models, pipeline),
+        strategies=lambda pipeline: {
+            name: build(StrategyParts(settings, models, pipeline, pricer, structured))
+            for name, build in STRATEGIES.items()
+        },
         clock=clock,
         quality=quality,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.config import Settings
+from judge_router.service.direct import Trail
 from judge_router.types import Decision, round_usd
 from judge_router.upstream.model_chain import Attempt
 from judge_router.upstream.prices import Pricer
@@ -35,6 +36,7 @@ class Served:
     usage: PricedUsage | None = None
     upstream_latency_ms: float | None = None
     error: str | None = None
+    trail: Trail | None = None  # a cascade's steps
 
 
 class RowBuilder:
@@ -50,8 +52,11 @@ class RowBuilder:
         prompt_tokens: int,
         completion_tokens: int,
         estimated: bool = False,
+        rejected_usd: float = 0.0,
     ) -> PricedUsage:
-        cost = round_usd(self.pricer.cost(model, prompt_tokens, completion_tokens))
+        """`rejected_usd`: answers bought and not sent (a cascade's), part of the realised cost;
+        the baseline is priced for the answer that was sent."""
+        cost = round_usd(self.pricer.cost(model, prompt_tokens, completion_tokens) + rejected_usd)
         baseline = round_usd(self.pricer.cost(self.baseline, prompt_tokens, completion_tokens))
         return PricedUsage(
             prompt_tokens=prompt_tokens,
@@ -98,6 +103,7 @@ class RowBuilder:
             rule=decision.rule,
             arm=decision.arm,
             budget=decision.budget,
+            strategy=decision.strategy,
         )
         if served is not None:
             row.status = served.status
@@ -107,6 +113,12 @@ class RowBuilder:
             row.attempts = [a.public() for a in served.attempts]
             row.upstream_latency_ms = served.upstream_latency_ms
             row.error = served.error
+            trail = served.trail
+            if trail is not None:
+                row.strategy = trail.strategy
+                row.cascade = trail.public()
+                row.grader_cost_usd = round_usd(trail.grader_cost_usd)
+                row.quality_flag = trail.quality_flag
             usage = served.usage
             if usage is not None:
                 row.prompt_tokens = usage.prompt_tokens

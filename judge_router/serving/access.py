@@ -19,7 +19,8 @@ OPEN_PATHS = frozenset({"/healthz"})
 
 class AccessControl:
     """Pure ASGI middleware: authenticates, authorises admin paths, rate-limits; sets
-    scope["state"]["api_key_id"] for the ledger (None when no keys are configured)."""
+    scope["state"]["api_key_id"] for the ledger (None when no keys are configured) and
+    scope["state"]["api_key_admin"] (whether that key is an admin key; False without keys)."""
 
     def __init__(self, app: ASGIApp, server: ServerConfig, limiter: RateLimiter | None):
         self.app = app
@@ -47,6 +48,7 @@ class AccessControl:
             await self.app(scope, receive, send)
             return
         key_id: str | None = None
+        admin = False
         if self.keys:
             key = self._match(scope.get("headers", []))
             if key is None:
@@ -62,7 +64,7 @@ class AccessControl:
                     scope, receive, send
                 )
                 return
-            key_id = key.id
+            key_id, admin = key.id, key.admin
         if self.limiter is not None:
             client = scope.get("client") or ("unknown", 0)
             wait = await self.limiter.take(key_id or f"address:{client[0]}")
@@ -75,5 +77,6 @@ class AccessControl:
                     headers={"retry-after": retry_after},
                 )(scope, receive, send)  # fmt: skip
                 return
-        scope.setdefault("state", {})["api_key_id"] = key_id
+        state = scope.setdefault("state", {})
+        state["api_key_id"], state["api_key_admin"] = key_id, admin
         await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Send
 
 from judge_router.service.answering import Answer, OpenStream, StreamBroke
+from judge_router.service.direct import Trail
 from judge_router.service.ledger_rows import PricedUsage
 from judge_router.serving.json_response import FastJSONResponse
 from judge_router.types import Decision, round_usd
@@ -16,7 +17,11 @@ from judge_router.upstream.model_chain import Attempt
 
 
 def router_info(
-    decision: Decision, model: str, attempts: list[Attempt], usage: PricedUsage | None
+    decision: Decision,
+    model: str,
+    attempts: list[Attempt],
+    usage: PricedUsage | None,
+    trail: Trail | None = None,
 ) -> dict[str, Any]:
     info: dict[str, Any] = {
         "request_id": decision.request_id,
@@ -35,6 +40,11 @@ def router_info(
     if decision.budget is not None:
         info["budget"] = decision.budget
     info["arm"] = decision.arm
+    info["strategy"] = decision.strategy
+    if trail is not None:  # a cascade: each step, and whether no answer passed
+        info["cascade"] = trail.public()
+        if trail.quality_flag:
+            info["quality_flag"] = trail.quality_flag
     dropped = sorted({p for a in attempts if a.model == model for p in (a.dropped_params or [])})
     if dropped:
         info["dropped_params"] = dropped
@@ -57,7 +67,9 @@ def headers(decision: Decision, model: str) -> dict[str, str]:
 
 def completion_body(answer: Answer) -> dict[str, Any]:
     body = dict(answer.response)
-    body["router"] = router_info(answer.decision, answer.model, answer.attempts, answer.usage)
+    body["router"] = router_info(
+        answer.decision, answer.model, answer.attempts, answer.usage, answer.trail
+    )
     return body
 
 
@@ -89,7 +101,7 @@ async def sse_events(stream: OpenStream, trailer: bool = False) -> AsyncIterator
 
 
 def stream_router_info(stream: OpenStream) -> dict[str, Any]:
-    return router_info(stream.decision, stream.model, stream.attempts, stream.usage)
+    return router_info(stream.decision, stream.model, stream.attempts, stream.usage, stream.trail)
 
 
 def router_trailer(stream: OpenStream) -> bytes:

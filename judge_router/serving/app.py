@@ -30,6 +30,7 @@ from judge_router.serving.body_limit import BodySizeLimit
 from judge_router.serving.chat_api import ChatDialect
 from judge_router.serving.dialect import Dialect
 from judge_router.serving.errors import DeadlinePassed, error_response, install_error_handlers
+from judge_router.serving.feedback_api import FeedbackRequest, add_feedback_route
 from judge_router.serving.health import health
 from judge_router.serving.hot_paths import HotPaths
 from judge_router.serving.json_response import FastJSONResponse as JSONResponse
@@ -125,7 +126,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     parsed_bodies: list[type[BaseModel]] = [
-        RouteRequest, ChatCompletionRequest, ResponsesRequest, MessagesRequest
+        RouteRequest,
+        ChatCompletionRequest,
+        ResponsesRequest,
+        MessagesRequest,
+        FeedbackRequest,
     ]
     app.openapi = without_422(app, parsed_bodies)  # type: ignore[method-assign]
     app.state.engine = built
@@ -151,7 +156,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         body = await read(request, RouteRequest)
         messages = body.message_dicts()
         check_message_count(len(messages))
-        wanted = RoutingRequest(messages, "route", None, body.tier, body.metadata, caller(request))
+        wanted = RoutingRequest(
+            messages, "route", None, body.tier, body.metadata, caller(request), body.strategy
+        )
         async with asyncio.timeout(limits.request_timeout_s):
             answer = await built.route(wanted)
         decided = {  # as the proxy faces say it, and for the access log
@@ -165,7 +172,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         form = dialect.chat_form(await read(request, dialect.body))
         check_message_count(len(form.messages))
         wanted = RoutingRequest(
-            form.messages, dialect.endpoint, form.model, form.tier, form.metadata, caller(request)
+            form.messages,
+            dialect.endpoint,
+            form.model,
+            form.tier,
+            form.metadata,
+            caller(request),
+            form.strategy,
         )
         started = time.perf_counter()
         decision: Decision | None = None
@@ -227,6 +240,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """Anthropic's Messages API, answered by any provider's models; streams when asked."""
         return await proxied(request, messages_face)
 
+    add_feedback_route(app, built.ledger, limits.request_timeout_s)
+
     @app.get("/v1/models", responses=READ_ERRORS)
     async def models(engine: EngineDep) -> dict[str, Any]:
         """The model names the proxy faces accept: auto, auto:TIER and each configured model."""
@@ -282,8 +297,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             allow_origins=limits.cors_allow_origins,
             allow_methods=["GET", "POST"],
             # Anthropic's browser clients send their key and version in headers of their own.
-            allow_headers=["authorization", "content-type", "x-api-key", "anthropic-version",
-                           "anthropic-beta", "anthropic-dangerous-direct-browser-access"],  # fmt: skip
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "x-api-key",
+                "anthropic-version",
+                "anthropic-beta",
+                "anthropic-dangerous-direct-browser-access",
+            ],  # fmt: skip
             expose_headers=[
                 "x-judge-router-request-id",
                 "x-judge-router-tier",

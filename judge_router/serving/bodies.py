@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from judge_router.types import Tier
+from judge_router.types import STRATEGY_HELP, StrategyName, Tier
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -43,6 +43,7 @@ class RouteRequest(BaseModel):
     )
     tier: Tier | None = Field(default=None, description="Force this tier; the judge is skipped")
     metadata: dict[str, Any] | None = Field(default=None, description="Stored with the decision")
+    strategy: StrategyName | None = Field(default=None, description=STRATEGY_HELP)
 
     @model_validator(mode="after")
     def _one_input(self) -> RouteRequest:
@@ -83,6 +84,7 @@ class ChatCompletionRequest(BaseModel):
     metadata: dict[str, Any] | None = Field(
         default=None, description="Stored with the decision in the ledger (not sent on)"
     )
+    strategy: StrategyName | None = Field(default=None, description=STRATEGY_HELP)
     temperature: float | None = None
     top_p: float | None = None
     n: int | None = Field(default=None, ge=1, le=16)
@@ -129,7 +131,8 @@ class ChatCompletionRequest(BaseModel):
     def provider_params(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """What goes to the provider: the OpenAI parameters that were set, and `messages`."""
         params = self.model_dump(
-            exclude_none=True, exclude={"model", "tier", "metadata", "stream", "messages"}
+            exclude_none=True,
+            exclude={"model", "tier", "metadata", "stream", "messages", "strategy"},
         )
         params["messages"] = messages
         return params

@@ -28,7 +28,14 @@ class ChatDialect:
         if options and TRAILER_OPTION in options:
             params["stream_options"] = {k: v for k, v in options.items() if k != TRAILER_OPTION}
         return ChatForm(
-            messages, params, body.model, body.tier, body.metadata, body.stream, trailer
+            messages,
+            params,
+            body.model,
+            body.tier,
+            body.metadata,
+            body.stream,
+            trailer,
+            body.strategy,
         )
 
     def answer(self, form: ChatForm, answer: Answer) -> dict[str, Any]:

@@ -28,6 +28,7 @@ class ChatForm:
     metadata: dict[str, Any] | None
     stream: bool
     original: Any = None  # what the face needs to answer in its own shape (its body, ...)
+    strategy: str | None = None  # the body's `strategy`
 
 
 class Dialect(Protocol):
@@ -49,7 +50,9 @@ class Dialect(Protocol):
 
 def named_event(name: str, payload: dict[str, Any]) -> bytes:
     """One server-sent event with an `event:` name, as the Responses and Messages APIs send."""
-    return b"event: " + name.encode() + b"\ndata: " + FastJSONResponse.render_json(payload) + b"\n\n"
+    return (
+        b"event: " + name.encode() + b"\ndata: " + FastJSONResponse.render_json(payload) + b"\n\n"
+    )
 
 
 @dataclass(slots=True)
@@ -128,8 +131,7 @@ class StreamedChat:
             "choices": [
                 {"index": 0, "message": message, "finish_reason": self.finish_reason or "stop"}
             ],
-            "usage": self.usage
-            or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "usage": self.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         }
 
 

@@ -20,7 +20,7 @@ from judge_router.serving.dialect import (
     named_event,
     stream_pieces,
 )
-from judge_router.types import Tier
+from judge_router.types import STRATEGY_HELP, StrategyName, Tier
 from judge_router.upstream.dialects import (
     UntranslatableRequest,
     chat_as_message,
@@ -49,6 +49,7 @@ class MessagesRequest(BaseModel):
     stream: bool = False
     tier: Tier | None = None
     metadata: dict[str, Any] | None = Field(default=None, description="Stored in the ledger")
+    strategy: StrategyName | None = Field(default=None, description=STRATEGY_HELP)
     stop_sequences: list[str] | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -69,7 +70,9 @@ class MessagesDialect:
     body = MessagesRequest
 
     def chat_form(self, body: MessagesRequest) -> ChatForm:
-        anthropic = body.model_dump(exclude_none=True, exclude={"tier", "metadata", "stream"})
+        anthropic = body.model_dump(
+            exclude_none=True, exclude={"tier", "metadata", "strategy", "stream"}
+        )
         params, tool_names = messages_as_chat(anthropic)
         if not any(m.get("role") != "system" for m in params.get("messages", [])):
             # The translator skips blocks it cannot read (an unknown role, a non-list content).
@@ -84,12 +87,13 @@ class MessagesDialect:
             body.metadata,
             body.stream,
             tool_names,
+            body.strategy,
         )
 
     def answer(self, form: ChatForm, answer: Answer) -> dict[str, Any]:
         message = chat_as_message(answer.response, form.original)
         message["router"] = router_info(
-            answer.decision, answer.model, answer.attempts, answer.usage
+            answer.decision, answer.model, answer.attempts, answer.usage, answer.trail
         )
         return message
 
@@ -140,7 +144,9 @@ class MessageEvents:
         for event in self._tool_blocks():
             yield event
         yield named_event("message_delta", self._delta())
-        router = router_info(decision, self.stream.model, self.stream.attempts, self.stream.usage)
+        router = router_info(
+            decision, self.stream.model, self.stream.attempts, self.stream.usage, self.stream.trail
+        )
         yield named_event("message_stop", {"type": "message_stop", "router": router})
 
     def _piece(self, piece: Piece) -> list[bytes]:

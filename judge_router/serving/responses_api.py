@@ -22,7 +22,7 @@ from judge_router.serving.dialect import (
     named_event,
     stream_pieces,
 )
-from judge_router.types import Tier
+from judge_router.types import STRATEGY_HELP, StrategyName, Tier
 from judge_router.upstream.dialects import (
     UntranslatableAnswer,
     UntranslatableRequest,
@@ -51,6 +51,7 @@ class ResponsesRequest(BaseModel):
     stream: bool = False
     tier: Tier | None = None
     metadata: dict[str, Any] | None = Field(default=None, description="Stored in the ledger")
+    strategy: StrategyName | None = Field(default=None, description=STRATEGY_HELP)
     instructions: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     max_tool_calls: int | None = None
@@ -91,7 +92,8 @@ class ResponsesRequest(BaseModel):
     def options(self) -> dict[str, Any]:
         """What the translator and the answer's echo see: the OpenAI parameters that were set."""
         return self.model_dump(
-            exclude_none=True, exclude={"tier", "metadata", "stream_options", "background"}
+            exclude_none=True,
+            exclude={"tier", "metadata", "strategy", "stream_options", "background"},
         )
 
 
@@ -108,14 +110,21 @@ class ResponsesDialect:
         if not messages:  # the translator skips items it cannot read
             raise UntranslatableRequest("nothing in `input` could be read as a message")
         return ChatForm(
-            messages, params, body.model, body.tier, body.metadata, body.stream, options
+            messages,
+            params,
+            body.model,
+            body.tier,
+            body.metadata,
+            body.stream,
+            options,
+            body.strategy,
         )
 
     def answer(self, form: ChatForm, answer: Answer) -> dict[str, Any]:
         response = chat_as_response(form.original, answer.response)
         response["id"] = f"resp_{answer.decision.request_id.removeprefix('jr-')}"  # as streamed
         response["router"] = router_info(
-            answer.decision, answer.model, answer.attempts, answer.usage
+            answer.decision, answer.model, answer.attempts, answer.usage, answer.trail
         )
         return response
 
@@ -226,8 +235,12 @@ class ResponseEvents:
         for chat_index, output_index in self._tool_index.items():
             item = self._tool_item(chat_index, "completed")
             events += [
-                self.event("response.function_call_arguments.done", item_id=item["id"],
-                           output_index=output_index, arguments=item["arguments"]),  # fmt: skip
+                self.event(
+                    "response.function_call_arguments.done",
+                    item_id=item["id"],
+                    output_index=output_index,
+                    arguments=item["arguments"],
+                ),  # fmt: skip
                 self.event("response.output_item.done", output_index=output_index, item=item),
             ]
         events.append(self.event("response.completed", response=self._final()))
@@ -243,7 +256,7 @@ class ResponseEvents:
                 item["id"] = _tool_item_id(item["call_id"])
         stream = self.stream
         response["router"] = router_info(
-            stream.decision, stream.model, stream.attempts, stream.usage
+            stream.decision, stream.model, stream.attempts, stream.usage, stream.trail
         )
         return response
 

@@ -245,14 +245,14 @@ class FakeUpstreamApp:
 
         slow = _SLOW_RE.search(model)
         slow_s = int(slow.group(1)) / 1000 if slow else 0.0
+        marker = _STREAM_DELAY_RE.search(model)
         delay_s = 0.0
         if stream:
-            marker = _STREAM_DELAY_RE.search(model)
             delay_s = (int(marker.group(1)) if marker else self.chunk_delay_ms) / 1000
 
         # Only delayed responses pay for a disconnect watcher; the hot path stays task-free.
         watcher: asyncio.Task[None] | None = None
-        if slow_s > 0 or delay_s > 0:
+        if slow_s > 0 or delay_s > 0 or marker:
             watcher = asyncio.ensure_future(_wait_disconnect(receive))
         try:
             if slow_s > 0 and await self._sleep_or_disconnect(slow_s, watcher):
@@ -296,6 +296,12 @@ class FakeUpstreamApp:
                     last = i == len(chunks) - 1
                     await send({"type": "http.response.body", "body": chunk, "more_body": not last})
                 return
+            if marker:  # a whole answer takes as long as its stream would (its chunks' gaps)
+                chunks = _sse_chunks(completion_id, created, model, answer, usage, False)
+                gaps_s = (len(chunks) - 1) * int(marker.group(1)) / 1000
+                if await self._sleep_or_disconnect(gaps_s, watcher):
+                    self._note_disconnect()
+                    return
             payload = {
                 "id": completion_id,
                 "object": "chat.completion",
