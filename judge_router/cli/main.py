@@ -12,15 +12,8 @@ from typing import Any
 import click
 
 from judge_router.cli.logs import FORMATS, LEVELS
+from judge_router.cli.options import config_option
 from judge_router.config import ConfigError, Settings, load_settings
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="JUDGE_ROUTER_CONFIG",
-    help="YAML config file (default: $JUDGE_ROUTER_CONFIG, else built-in defaults).",
-)
 
 
 def _settings(config_path: str | None) -> Settings:

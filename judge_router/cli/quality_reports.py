@@ -16,16 +16,10 @@ import click
 
 from judge_router.accounting.outcome_row import OUTCOME_SOURCES
 from judge_router.accounting.sqlite_ledger import SqliteLedger
+from judge_router.cli.options import config_option
 from judge_router.config import ConfigError, Settings, load_settings
 
 T = TypeVar("T")
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="JUDGE_ROUTER_CONFIG",
-    help="YAML config file (default: $JUDGE_ROUTER_CONFIG, else built-in defaults).",
-)
 since_option = click.option("--since", help="Only rows from this ISO date or datetime on (UTC).")
 
 
