@@ -18,6 +18,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from judge_router.config_judge import JudgeConfig
 from judge_router.config_models import expand_model_names
 from judge_router.config_policy import Budget, RolloutConfig, Rule, check_budgets, check_rules
 from judge_router.config_quality import (
@@ -32,7 +33,6 @@ from judge_router.config_sections import (
     ApiKey,
     CacheConfig,
     CircuitBreakerConfig,
-    JudgeConfig,
     LedgerConfig,
     LitellmParams,
     ModelEntry,

@@ -86,60 +86,6 @@ class CircuitBreakerConfig(BaseModel):
     cooldown_s: float = Field(default=30.0, gt=0, description="how long an open circuit skips")
 
 
-class JudgeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(
-        default="gpt-5-nano",
-        min_length=1,
-        description="litellm model name of the judge, or `heuristic` for the local judge only",
-    )
-    litellm_params: LitellmParams = Field(
-        default_factory=LitellmParams,
-        description="as in LiteLLM's proxy config: `api_base`, `api_key`, `input_cost_per_token`, "
-        "`output_cost_per_token`, and any other litellm argument (e.g. `reasoning_effort: minimal`)",
-    )
-    timeout_s: float = Field(
-        default=5.0, gt=0, description="judge call timeout; past it the `on_failure` answer is used"
-    )
-    max_input_tokens: int = Field(
-        default=1000, ge=50, description="the most conversation tokens the judge is shown"
-    )
-    max_output_tokens: int = Field(
-        default=300,
-        ge=16,
-        description="the judge's completion budget (reasoning models spend some of it thinking)",
-    )
-    on_failure: Literal["heuristic", "low", "medium", "high"] = Field(
-        default="heuristic",
-        description="`heuristic`, or a fixed tier `low` / `medium` / `high`",
-    )
-    prompt: str = Field(
-        default="judge-v1",
-        pattern=r"^[A-Za-z0-9_.-]+$",
-        description="prompt file name (without `.md`); its name and content are part of the "
-        "cache key",
-    )
-    prompt_dir: Path | None = Field(
-        default=None,
-        description="a directory of your own prompt files",
-        json_schema_extra={"shown_default": "shipped `prompts/`"},
-    )
-    circuit_breaker: CircuitBreakerConfig = Field(
-        default_factory=CircuitBreakerConfig,
-        description="after this many judge failures in a row, skip the judge (`on_failure` "
-        "answers) for the cooldown",
-    )
-
-    @property
-    def is_heuristic(self) -> bool:
-        return self.model == HEURISTIC_JUDGE
-
-    @property
-    def entry(self) -> ModelEntry:
-        return ModelEntry(model=self.model, litellm_params=self.litellm_params)
-
-
 class CacheConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -55,6 +55,7 @@ class Source(StrEnum):
     RULE = "rule"  # a configured rule chose or bounded the tier (or routing.no_text_tier)
     BUDGET = "budget"  # a budget capped the tier (`budgets:`)
     CASCADE = "cascade"  # a cascade starts at the cheapest tier: no judge (`cascade.start`)
+    LOCAL = "local"  # the trained local model answered (`judge.mode`, or judge.on_failure)
 
 
 class Verdict(BaseModel):

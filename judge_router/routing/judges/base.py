@@ -19,8 +19,10 @@ class Judge(Protocol):
     """
 
     name: str
-    version: str
     cacheable: bool
+
+    @property
+    def version(self) -> str: ...  # read-only: a local judge's follows the model it has loaded
 
     async def rate(self, view: JudgedView) -> Verdict | None: ...
 

@@ -17,6 +17,8 @@ from judge_router.routing.conversation import JudgedView
 from judge_router.routing.judges.base import Judge, JudgeError
 from judge_router.routing.judges.heuristic import HeuristicJudge
 from judge_router.routing.judges.llm import LLMJudge, StructuredCall
+from judge_router.routing.judges.local import LocalJudge, ModelSlot
+from judge_router.routing.judges.local_model import ModelFileError
 from judge_router.types import Source, Tier, Verdict
 from judge_router.upstream.breaker import Breaker
 from judge_router.upstream.litellm_runtime import missing_credentials
@@ -40,6 +42,7 @@ class JudgeChain:
         breaker: Breaker,
         name: str,
         unavailable_reason: str | None = None,
+        local_slot: ModelSlot | None = None,
     ):
         self.judges = tuple(judges)
         self.breaker = breaker
@@ -49,14 +52,16 @@ class JudgeChain:
         self.unavailable_reason = unavailable_reason
         self.failures = 0
         self._heuristic = HeuristicJudge()
-        self.may_cache = any(judge.cacheable for judge in self.judges)
-        # The cache key's judge identity (and so the ledger's prompt_hash): the judges' names and
-        # versions in order; a chain that caches nothing keeps the heuristic's fixed identity.
+        # A trained model, when there is one, answers in the heuristic's place on failure.
+        self.local_slot = local_slot
+        self._local = LocalJudge(local_slot) if local_slot is not None else None
+        cached = [judge for judge in self.judges if judge.cacheable]
+        self.may_cache = bool(cached)
+        # The cache key's judge identity (and so the ledger's prompt_hash): the names and versions
+        # of the judges whose verdicts are kept, in order (a local model's are not, so reloading
+        # one keeps the cache); a chain that caches nothing keeps the heuristic's fixed identity.
         self.identity = (
-            (
-                "+".join(judge.name for judge in self.judges),
-                "+".join(j.version for j in self.judges),
-            )
+            ("+".join(judge.name for judge in cached), "+".join(j.version for j in cached))
             if self.may_cache
             else (HeuristicJudge.name, "none")
         )
@@ -91,6 +96,10 @@ class JudgeChain:
 
     def answer_on_failure(self, view: JudgedView, why: str | None) -> Verdict:
         if self.on_failure == "heuristic":
+            if self._local is not None:
+                local = self._local.rate_now(view, 0.0, judge_error=why)
+                if local is not None:  # None: no model file could be loaded
+                    return local
             return self._heuristic.rate_now(view, judge_error=why)
         return Verdict(
             tier=Tier(self.on_failure),
@@ -101,12 +110,41 @@ class JudgeChain:
         )
 
 
-def build_judges(config: JudgeConfig, call: StructuredCall, breaker: Breaker) -> JudgeChain:
-    """The chain the config asks for; without credentials the LLM judge is left out, saying why."""
-    if config.is_heuristic:
-        return JudgeChain([HeuristicJudge()], config.on_failure, breaker, config.model)
+def local_slot(config: JudgeConfig) -> ModelSlot | None:
+    """The configured model file, loaded; a file that cannot be used is logged and kept in the
+    slot's state (/healthz), and the chain carries on without it."""
+    if config.local_model is None:
+        return None
+    slot = ModelSlot(config.local_model)
+    try:
+        slot.load()
+    except ModelFileError:  # logged by the slot; the LLM judge (or on_failure) answers instead
+        pass
+    return slot
+
+
+def build_judges(
+    config: JudgeConfig, call: StructuredCall, breaker: Breaker, slot: ModelSlot | None = None
+) -> JudgeChain:
+    """The chain the config asks for; without credentials the LLM judge is left out, saying why.
+
+    `judge.mode`: `local` asks the trained model alone (the LLM judge only if the file cannot be
+    used), `hybrid` asks it first, at `judge.local_threshold`, then the LLM judge.
+    """
+    slot = slot if slot is not None else local_slot(config)
+    local: list[Judge] = []
+    if slot is not None and config.mode == "local":
+        local = [LocalJudge(slot)]
+    elif slot is not None and config.mode == "hybrid":
+        local = [LocalJudge(slot, config.local_threshold)]
+    usable = slot is not None and slot.model is not None
+    if config.is_heuristic or (config.mode == "local" and usable):
+        return JudgeChain(local or [HeuristicJudge()], config.on_failure, breaker, config.model,
+                          local_slot=slot)  # fmt: skip
     missing = missing_credentials(config.entry)
     if missing:
         reason = f"no credentials: {', '.join(missing)} not set"
-        return JudgeChain([], config.on_failure, breaker, HeuristicJudge.name, reason)
-    return JudgeChain([LLMJudge(config, call)], config.on_failure, breaker, config.model)
+        name = LocalJudge.name if usable else HeuristicJudge.name
+        return JudgeChain(local, config.on_failure, breaker, name, reason, slot)
+    llm = LLMJudge(config, call)
+    return JudgeChain([*local, llm], config.on_failure, breaker, config.model, local_slot=slot)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from judge_router.routing.conversation import JudgedView
 from judge_router.types import Source, Tier, Verdict
 
-_CODE = re.compile(
+CODE = re.compile(
     r"```|\bdef \w+\(|\bfunction\s+\w+\s*\(|\bclass \w+|#include|\bimport \w+|=>|\bSELECT\b.+\bFROM\b"
     r"|\bpublic static\b|\bfn \w+\(|;\s*\n|\{\s*\n",
     re.IGNORECASE | re.DOTALL,
@@ -24,7 +24,7 @@ _DEBUG = re.compile(
     r"undefined behavio|bug|doesn'?t work|fails? (?:with|when)|error:)",
     re.IGNORECASE,
 )
-_MATH = re.compile(
+MATH = re.compile(
     r"\\(?:frac|sum|int|sqrt|prod|lim|binom)|\$[^$]+\$|\b(?:integral|derivative|matrix|eigen\w*|"
     r"probability|modulo|polynomial|equation|inequality)\b|[a-z]\^\d|\d+\s*[*/^]\s*\d+",
     re.IGNORECASE,
@@ -72,10 +72,10 @@ def score(text: str, tokens: int) -> Score:
             cues.append(cue)
 
     add(0 if tokens < 40 else 1 if tokens < 200 else 2 if tokens < 800 else 3, f"{tokens} tokens")
-    add(2 if _CODE.search(text) else 0, "code")
+    add(2 if CODE.search(text) else 0, "code")
     add(2 if _CODING_TASK.search(text) else 0, "coding task")
     add(min(len(_DEBUG.findall(text)), 2), "debugging")
-    add(min(len(_MATH.findall(text)), 2), "math notation")
+    add(min(len(MATH.findall(text)), 2), "math notation")
     add(3 if _PROOF.search(text) else 0, "proof")
     add(min(len({m.lower() for m in _REASONING.findall(text)}), 3), "reasoning cues")
     questions = text.count("?")
