@@ -95,6 +95,7 @@ class Decision(BaseModel):
     strategy: str = "direct"  # how it is answered: direct, or cascade
     # The highest tier a cascade may climb to: a rule's max_tier or a budget's cap, else high.
     ceiling: Tier = Tier.HIGH
+    features: str | None = None  # judge.learn: the prompt's encoded feature vector (no text)
 
     @property
     def tier(self) -> Tier:

@@ -82,6 +82,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "004_daily_rollups",
         "005_policy",
         "006_quality",
+        "007_learning",
     ]
     assert migrate(conn) == []
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -121,7 +121,8 @@ def test_an_existing_ledger_gets_its_rollups_filled_in(tmp_path: Path) -> None:
         for statement in statements(sql):
             conn.execute(statement)
         conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
-    later = ("rule", "arm", "budget", "strategy", "cascade", "grader_cost_usd", "quality_flag")
+    later = ("rule", "arm", "budget", "strategy", "cascade", "grader_cost_usd", "quality_flag",
+             "features")  # fmt: skip
     old_columns = [c for c in LedgerRow.__dataclass_fields__ if c not in later]
     insert = (
         f"INSERT INTO decisions ({', '.join(old_columns)}) "
@@ -130,7 +131,7 @@ def test_an_existing_ledger_gets_its_rollups_filled_in(tmp_path: Path) -> None:
     for item in ROWS:
         params = item.as_params()
         conn.execute(insert, [params[c] for c in old_columns])
-    assert migrate(conn) == ["004_daily_rollups", "005_policy", "006_quality"]
+    assert migrate(conn) == ["004_daily_rollups", "005_policy", "006_quality", "007_learning"]
     assert figures(summarise(conn)) == reference(ROWS, None)
     arms = [tuple(r) for r in conn.execute("SELECT DISTINCT arm, rule FROM decision_rollups")]
     assert arms == [("routed", "")]  # old rows: routed, no rule

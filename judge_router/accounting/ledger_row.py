@@ -52,6 +52,8 @@ class LedgerRow:
     cascade: list[dict[str, Any]] | None = None
     grader_cost_usd: float = 0.0
     quality_flag: str | None = None
+    # judge.learn: the prompt's feature vector (hashed n-grams; never the text), for training.
+    features: str | None = None
 
     def as_params(self) -> dict[str, Any]:
         # A shallow copy: dataclasses.asdict deep-copies and costs ~15x more per row.

@@ -221,6 +221,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX outcomes_created_at ON outcomes(created_at)
         """,
     ),
+    (
+        "007_learning",
+        # judge.learn: each request's feature vector (hashed n-grams of what the judge saw, never
+        # its text), so `train --from-ledger` can learn from its verdict and its outcomes.
+        """
+        -- FEATURIZER:base64 uint32 indices:base64 float32 values (routing/judges/features.py)
+        ALTER TABLE decisions ADD COLUMN features TEXT
+        """,
+    ),
 ]
 
 

@@ -278,8 +278,10 @@ def _print_mapping(title: str, data: dict[str, Any]) -> None:
 from judge_router.cli.demo import demo  # noqa: E402
 from judge_router.cli.eval import eval_command  # noqa: E402
 from judge_router.cli.quality_reports import outcomes_command, shadow_report_command  # noqa: E402
+from judge_router.cli.train import train_command  # noqa: E402
 
 main.add_command(eval_command)
 main.add_command(demo)
 main.add_command(shadow_report_command)
 main.add_command(outcomes_command)
+main.add_command(train_command)

@@ -31,6 +31,7 @@ class Draft:
     limit: BudgetLimit | None = None  # the strictest budget cap over the request, if any
     capped_by: str | None = None  # the budget that changed the tier
     strategy: str = "direct"
+    features: str | None = None  # judge.learn: the encoded vector of what the judge saw
 
     def ceiling(self) -> Tier:
         """The highest tier a cascade may reach: under the rule's max_tier and the budget's cap,
@@ -64,6 +65,7 @@ class Draft:
             arm=self.arm,
             budget=self.capped_by,
             strategy=self.strategy,
+            features=self.features,
             ceiling=self.ceiling(),
         )
 

@@ -18,6 +18,7 @@ from judge_router.config import Settings
 from judge_router.routing.budget_limits import BudgetCheck, BudgetExceeded
 from judge_router.routing.draft import Draft, Step
 from judge_router.routing.judges.chain import JudgeChain, Judged
+from judge_router.routing.judges.features import encode, featurize
 from judge_router.routing.one_flight import LeaderCancelled, OneFlight
 from judge_router.routing.reading import ConversationReader
 from judge_router.routing.request import ModelNames, RoutingRequest, explicit_choice
@@ -75,6 +76,7 @@ class DecisionPipeline:
             ("budget_caps", self.budget_caps),
             ("rollout", self.rollout_arm),
             ("models", self.tier_models),
+            ("learn", self.learn),
         ]
 
     async def decide(self, request: RoutingRequest) -> Decision:
@@ -295,6 +297,15 @@ class DecisionPipeline:
             update["source"] = Source.CACHE
         draft.verdict = judged.verdict.model_copy(update=update)
         draft.cached = judged.cacheable
+
+    async def learn(self, draft: Draft) -> None:
+        """judge.learn: keep what the judge saw as a feature vector on the row (never the text),
+        so the verdict and any outcome of this request can train a local judge."""
+        if not self.settings.judge.learn or draft.reading is None:
+            return
+        view = draft.reading.view
+        if view.has_text:
+            draft.features = encode(featurize(view.text, view.prompt_tokens, len(view.turns)))
 
     async def tier_models(self, draft: Draft) -> None:
         if draft.models is None:

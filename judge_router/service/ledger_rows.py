@@ -104,6 +104,7 @@ class RowBuilder:
             arm=decision.arm,
             budget=decision.budget,
             strategy=decision.strategy,
+            features=decision.features,
         )
         if served is not None:
             row.status = served.status

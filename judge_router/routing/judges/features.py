@@ -11,10 +11,12 @@ tokenizer, the n-grams, the signals, the weights) and the version must change wi
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import re
 import zlib
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 
@@ -65,8 +67,12 @@ def _normalised(counts: dict[int, float]) -> dict[int, float]:
     return {index: value / norm for index, value in weighted.items()}
 
 
+@functools.lru_cache(maxsize=1024)
 def featurize(text: str, prompt_tokens: int, turns: int = 1) -> Features:
-    """The vector of one conversation's text (as the judge sees it) and its whole token count."""
+    """The vector of one conversation's text (as the judge sees it) and its whole token count.
+
+    Remembered for the last prompts: in `hybrid` mode with `learn` on, the local judge and the
+    row's stored vector are one computation, and a repeated prompt costs a lookup."""
     if len(text) > MAX_CHARS:  # the start and the end: where the task and the question usually are
         half = MAX_CHARS // 2
         text = text[:half] + "\n" + text[-half:]
@@ -103,3 +109,35 @@ def featurize(text: str, prompt_tokens: int, turns: int = 1) -> Features:
 
 
 WIDTH = DIMENSIONS + len(SIGNALS)  # every index a vector may hold is below this
+
+
+class FeaturesError(ValueError):
+    """A stored vector that cannot be read back."""
+
+
+def encode(features: Features) -> str:
+    """The vector as the ledger stores it: `FEATURIZER:indices:values`, each array base64 of
+    little-endian uint32 / float32 (about 11 characters a bucket)."""
+    indices, values = array("I", features.indices), array("f", features.values)
+    if array("I", [1]).tobytes()[0] != 1:  # a big-endian machine: store little-endian anyway
+        indices.byteswap()
+        values.byteswap()
+    packed = (base64.b64encode(a.tobytes()).decode("ascii") for a in (indices, values))
+    return ":".join((features.featurizer, *packed))
+
+
+def decode(stored: str) -> Features:
+    """A vector `encode` wrote; raises FeaturesError."""
+    try:
+        featurizer, packed_indices, packed_values = stored.split(":")
+        indices, values = array("I"), array("f")
+        indices.frombytes(base64.b64decode(packed_indices, validate=True))
+        values.frombytes(base64.b64decode(packed_values, validate=True))
+    except ValueError as exc:
+        raise FeaturesError(f"a stored feature vector cannot be read: {exc}") from None
+    if array("I", [1]).tobytes()[0] != 1:
+        indices.byteswap()
+        values.byteswap()
+    if len(indices) != len(values):
+        raise FeaturesError("a stored feature vector has more indices than values, or fewer")
+    return Features(tuple(indices), tuple(values), featurizer)
