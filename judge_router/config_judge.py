@@ -24,7 +24,7 @@ class JudgeConfig(BaseModel):
     model: str = Field(
         default="gpt-5-nano",
         min_length=1,
-        description="litellm model name of the judge, or `heuristic` for the local judge only",
+        description="litellm model name of the judge, or `heuristic` for the heuristic judge only",
     )
     litellm_params: LitellmParams = Field(
         default_factory=LitellmParams,
