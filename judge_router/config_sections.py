@@ -191,7 +191,8 @@ class ServerConfig(BaseModel):
     )
     admin_paths: list[str] = Field(
         default_factory=lambda: ["/stats", "/metrics"],
-        description="paths that need a key with `admin: true` (when keys are configured)",
+        description="paths that need a key with `admin: true` (when keys are configured); "
+        "paths under `/admin/` (`POST /admin/reload`) always do",
     )
     rate_limit_per_minute: int | None = Field(
         default=None,

@@ -12,6 +12,7 @@ import httpx
 import respx
 
 from judge_router.config import Settings
+from judge_router.routing.judges.local_model import LocalModel
 from judge_router.service.factory import build_engine
 from judge_router.serving.app import create_app
 
@@ -71,14 +72,16 @@ async def answers(settings: Settings, respx_mock: respx.MockRouter) -> dict[str,
         query = {"group_by": "metadata.team", "arm": "routed"}
         grouped = (await client.get("/stats", params=query)).json()
         health = (await client.get("/healthz")).json()
+        reloaded = (await client.post("/admin/reload")).json()
     await engine.aclose()
     return {"route": routed, "router": proxied["router"], "capped": capped["router"],
             "cascaded": cascaded["router"],
-            "stats": stats, "grouped": grouped, "healthz": health}  # fmt: skip
+            "stats": stats, "grouped": grouped, "healthz": health,
+            "reload": reloaded}  # fmt: skip
 
 
 async def test_every_answer_field_is_documented_and_every_documented_one_exists(
-    make_settings: Callable[..., Settings], respx_mock: respx.MockRouter
+    make_settings: Callable[..., Settings], respx_mock: respx.MockRouter, tmp_path: Path
 ) -> None:
     respx_mock.post("http://127.0.0.1:9/judge/v1/chat/completions").mock(
         return_value=httpx.Response(500, json={"error": {"message": "judge down"}})
@@ -87,11 +90,17 @@ async def test_every_answer_field_is_documented_and_every_documented_one_exists(
     # A budget that caps one team's requests to the lowest tier, so answers and /stats name it.
     capped = {"name": "capped", "scope": {"metadata": "team"}, "value": "capped",
               "usd_per_month": 1, "soft_pct": 0, "over_soft": "max_tier_low"}  # fmt: skip
-    settings = make_settings(rules=[{"name": "everything", "max_tier": "high"}], budgets=[capped])
+    # A local model file, so /healthz shows `judge.local_model` (it answers for the failing judge).
+    LocalModel(["low", "medium", "high"], [0.0, 2.0, 0.0], {}).save(tmp_path / "model.json")
+    settings = make_settings(
+        rules=[{"name": "everything", "max_tier": "high"}],
+        budgets=[capped],
+        judge={"local_model": str(tmp_path / "model.json")},
+    )
     got = await answers(settings, respx_mock)
     assert "judge_error" in got["router"] and "dropped_params" in got["router"]
     assert got["capped"]["budget"] == "capped"
-    for table in ("route", "healthz"):
+    for table in ("route", "healthz", "reload"):
         assert fields(got[table]) == documented(table), table
     assert got["cascaded"]["quality_flag"] == "cascade_exhausted"
     seen = fields(got["router"]) | fields(got["capped"]) | fields(got["cascaded"])

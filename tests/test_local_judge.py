@@ -222,5 +222,18 @@ def test_a_stored_vector_reads_back_as_it_was() -> None:
 
 def test_an_empty_model_is_a_valid_judge_that_predicts_from_its_intercepts(tmp_path: Path) -> None:
     path = tmp_path / "empty.json"
-    LocalModel(["low", "medium", "high"], [0.0, 0.0, 5.0], {}).save(path)
+    LocalModel(["low", "medium", "high"], [0, 0, 5], {}).save(path)  # ints are floats on disk
     assert load_model(path).predict(featurize("anything", 1)).tier is Tier.HIGH
+
+
+async def test_hybrid_without_keys_answers_locally_without_calling_it_a_failure(
+    make_settings: Callable[..., Settings], model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = make_settings(judge={"model": "openai/gpt-5-nano", "litellm_params": {},
+                                    "mode": "hybrid", "local_model": str(model_file),
+                                    "local_threshold": 0.0})  # fmt: skip
+    engine = build_engine(settings)
+    verdict = (await engine.decide(ask("prove that the eigenvalues of a matrix are real"))).verdict
+    await engine.aclose()
+    assert verdict.source is Source.LOCAL and verdict.judge_error is None

@@ -1,6 +1,7 @@
 """Savings summaries over the ledger: totals and breakdowns by tier, model, day and rollout arm,
 and, for a StatsView (stats_view.py), filtered figures and groups by any key; answer quality and
-its cost from the outcome rows (quality_stats.py).
+its cost from the outcome rows (quality_stats.py); the local judge's verdicts and the LLM judge
+spend they spared (judge_stats.py).
 
 Plain SQL that SQLite and PostgreSQL both accept: conditional counts use COUNT(CASE ...), not SUM
 of a boolean, which only SQLite takes (the metadata expression is SQLite's JSON functions; a
@@ -13,6 +14,12 @@ import sqlite3
 from datetime import date, timedelta
 from typing import Any
 
+from judge_router.accounting.judge_stats import (
+    LLM_VERDICT_COST,
+    LOCAL_AGGREGATES,
+    add_local_figures,
+    mean_llm_verdict_cost,
+)
 from judge_router.accounting.quality_stats import (
     IN_AN_ARM,
     NONE,
@@ -43,7 +50,7 @@ _ROW_FACTS = """
         estimated_baseline_cost_usd
     FROM decisions WHERE created_at >= :since AND created_at < :first_whole_day
 """
-_AGGREGATES = """
+_AGGREGATES = f"""
     COALESCE(SUM(requests), 0) AS requests,
     COALESCE(SUM(cache_hits), 0) AS cache_hits,
     COALESCE(SUM(CASE WHEN source NOT IN ('forced', 'passthrough', 'rule', 'budget', 'cascade')
@@ -58,7 +65,8 @@ _AGGREGATES = """
     COALESCE(SUM(cost_usd), 0.0) AS realised_spend_usd,
     COALESCE(SUM(baseline_cost_usd), 0.0) AS baseline_spend_usd,
     COALESCE(SUM(estimated_cost_usd), 0.0) AS estimated_spend_usd,
-    COALESCE(SUM(estimated_baseline_cost_usd), 0.0) AS estimated_baseline_spend_usd
+    COALESCE(SUM(estimated_baseline_cost_usd), 0.0) AS estimated_baseline_spend_usd,
+    {LOCAL_AGGREGATES}
 """
 # What a per-request estimate divides: the estimates of the requests no model was called for.
 _ROUTED_ESTIMATE = """
@@ -159,7 +167,12 @@ def _summary(
     max_groups: int,
 ) -> dict[str, Any]:
     quality = outcome_facts(conn, since, view)
-    total = dict(conn.execute(f"{facts} SELECT {_AGGREGATES} FROM facts", params).fetchone())
+    total = dict(
+        conn.execute(
+            f"{facts} SELECT {_AGGREGATES}, {LLM_VERDICT_COST} FROM facts", params
+        ).fetchone()
+    )
+    llm_verdict_cost = mean_llm_verdict_cost(total)  # for every row's judge_spend_avoided_usd
     by_source = {
         row[0]: row[1]
         for row in conn.execute(
@@ -202,6 +215,10 @@ def _summary(
         answer["groups"], answer["groups_folded"] = (
             ([], 0) if view.group_by is None else _groups(conn, facts, params, max_groups, quality)
         )
+    # The local judge's figures, at the mean LLM verdict cost of the whole summary (judge_stats).
+    figures = [answer["totals"], *answer["by_tier"], *answer["by_model"], *answer["by_day"]]
+    figures += [*answer["by_arm"], *answer.get("groups", [])]
+    add_local_figures(figures, llm_verdict_cost)
     shown = None if view is None else [group["group"] for group in answer["groups"]]
     answer["quality"] = quality.block(shown)
     return answer

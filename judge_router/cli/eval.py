@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from judge_router.cli.options import config_option
 from judge_router.config import ConfigError, Settings, load_settings
 from judge_router.evaluation.datasets import (
     DEFAULT_LEVELS,
@@ -22,26 +23,87 @@ from judge_router.evaluation.datasets import (
 from judge_router.evaluation.outputs import same_file, unwritable_reason
 from judge_router.evaluation.run import RowResult, evaluate
 from judge_router.evaluation.selection import random_seed, select_rows
+from judge_router.routing.judges.local_model import LocalModel, ModelFileError, load_model
 
 MEMORY_LEDGER = Path(":memory:")  # sqlite3's in-memory database
+LOCAL_MODES = ("local", "hybrid")  # --judge names that are judge.mode values, not models
 
 
-def eval_settings(settings: Settings, judge: str | None, no_cache: bool) -> Settings:
-    """The settings with --judge and --no-cache applied. A --judge model configured elsewhere (a tier,
-    the baseline) keeps its litellm_params; an unlisted one gets none (credentials from the env).
+def _judge_update(
+    settings: Settings,
+    judge: str | None,
+    local_model: Path | None,
+    local_threshold: float | None,
+) -> dict[str, Any]:
+    """judge.* as --judge, --local-model and --local-threshold set them. A named judge (heuristic
+    or a model) is measured alone: judge.mode llm; `local` and `hybrid` are judge.mode values."""
+    update: dict[str, Any] = {}
+    if judge in LOCAL_MODES:
+        update["mode"] = judge
+    elif judge:
+        entry = settings.model_entry(judge)
+        update.update(mode="llm", model=entry.model, litellm_params=entry.litellm_params)
+    if local_model is not None:
+        update["local_model"] = local_model
+    if local_threshold is not None:
+        update["local_threshold"] = local_threshold
+    mode = update.get("mode", settings.judge.mode)
+    if mode != "llm" and update.get("local_model", settings.judge.local_model) is None:
+        raise click.UsageError(
+            f"--judge {mode} needs a model file: --local-model FILE (written by "
+            "`judge-router train`) or judge.local_model in the config"
+        )
+    if local_threshold is not None and mode != "hybrid":
+        raise click.UsageError("--local-threshold only applies to --judge hybrid")
+    return update
+
+
+def eval_settings(
+    settings: Settings,
+    judge: str | None,
+    no_cache: bool,
+    local_model: Path | None = None,
+    local_threshold: float | None = None,
+) -> Settings:
+    """The settings with --judge, --local-model, --local-threshold and --no-cache applied. A --judge
+    model configured elsewhere (a tier, the baseline) keeps its litellm_params; an unlisted one gets
+    none (credentials from the env).
 
     The ledger is for real traffic: eval records nothing, so its engine gets an in-memory SQLite
     ledger and never opens (or creates) the service's file.
     """
     update: dict[str, Any] = {"ledger": settings.ledger.model_copy(update={"path": MEMORY_LEDGER})}
-    if judge:
-        entry = settings.model_entry(judge)
-        update["judge"] = settings.judge.model_copy(
-            update={"model": entry.model, "litellm_params": entry.litellm_params}
-        )
+    judge_update = _judge_update(settings, judge, local_model, local_threshold)
+    if judge_update:
+        update["judge"] = settings.judge.model_copy(update=judge_update)
     if no_cache:
         update["cache"] = settings.cache.model_copy(update={"enabled": False})
     return settings.model_copy(update=update)
+
+
+def measured_model(settings: Settings, from_option: bool) -> LocalModel | None:
+    """The local model a local or hybrid judge rates with, read before any row is judged: the
+    service would carry on without an unusable file, but a measurement of it must not."""
+    judge = settings.judge
+    if judge.mode == "llm" or judge.local_model is None:
+        return None
+    try:
+        return load_model(judge.local_model)
+    except ModelFileError as exc:
+        if from_option:
+            raise click.BadParameter(str(exc), param_hint="'--local-model'") from None
+        raise click.ClickException(f"{exc} (judge.local_model in the config)") from None
+
+
+def judge_label(settings: Settings, model: LocalModel | None) -> str:
+    """The judge as the report names it."""
+    judge = settings.judge
+    if model is None:
+        return judge.model
+    local = f"local:{model.version}"
+    if judge.mode == "local":
+        return local
+    return f"hybrid: {local} at confidence >= {judge.local_threshold:g}, else {judge.model}"
 
 
 def check_outputs(dataset: Path, json_path: str | None, out_path: Path | None) -> None:
@@ -88,7 +150,14 @@ def _run(
         raise click.ClickException(str(exc)) from None
     try:
         judge = settings.judge
-        if not judge.is_heuristic and not engine.judges.calls_llm:
+        if judge.mode == "hybrid" and not engine.judges.calls_llm:
+            click.echo(
+                f"warning: the LLM judge {judge.model} has no credentials; rows the local model "
+                f"rates below confidence {judge.local_threshold:g} get judge.on_failure="
+                f"{judge.on_failure}'s answer and count as judge failures",
+                err=True,
+            )
+        elif judge.mode == "llm" and not judge.is_heuristic and not engine.judges.calls_llm:
             click.echo(
                 f"warning: judge {judge.model} has no credentials; every verdict will come from "
                 f"judge.on_failure={judge.on_failure} and count as a judge failure",
@@ -120,15 +189,26 @@ def _run(
 
 @click.command("eval")
 @click.argument("dataset", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
 @click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="JUDGE_ROUTER_CONFIG",
-    help="YAML config file (default: $JUDGE_ROUTER_CONFIG, else built-in defaults).",
+    "--judge",
+    metavar="NAME",
+    help="Judge to evaluate: 'heuristic', a litellm model name, 'local' (the trained model "
+    "rates every row) or 'hybrid' (the trained model when confident, else the LLM judge).",
 )
 @click.option(
-    "--judge", metavar="NAME", help="Judge to evaluate: 'heuristic' or a litellm model name."
+    "--local-model",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Model file of --judge local|hybrid, written by `judge-router train` "
+    "(default: judge.local_model).",
+)
+@click.option(
+    "--local-threshold",
+    metavar="X",
+    type=click.FloatRange(0, 1),
+    help="--judge hybrid: the least confidence at which the local model answers "
+    "(default: judge.local_threshold).",
 )
 @click.option(
     "--concurrency",
@@ -196,6 +276,8 @@ def eval_command(
     dataset: Path,
     config_path: str | None,
     judge: str | None,
+    local_model: Path | None,
+    local_threshold: float | None,
     concurrency: int,
     limit: int | None,
     sample: int | None,
@@ -208,20 +290,34 @@ def eval_command(
     ladder: str | None,
 ) -> None:
     """Rate DATASET's labelled prompts with the judge; report accuracy, routing errors and costs."""
-    from judge_router.evaluation.report import build_report, write_csv
+    from judge_router.evaluation.report import Scoring, build_report, write_csv
     from judge_router.evaluation.tables import render
 
     logging.basicConfig(level=logging.ERROR)  # per-row judge failures are counted in the report
     seed = sample_seed(limit, sample, seed)
     check_outputs(dataset, json_path, out_path)
     try:
-        settings = eval_settings(load_settings(config_path), judge, no_cache)
+        settings = eval_settings(
+            load_settings(config_path), judge, no_cache, local_model, local_threshold
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    model = measured_model(settings, from_option=local_model is not None)
+    try:
         data = load_dataset(dataset, fmt, levels, ladder)
-    except (ConfigError, DatasetError) as exc:
+    except DatasetError as exc:
         raise click.ClickException(str(exc)) from None
     selection = select_rows(data.rows, limit, sample, seed)
     results, wall_s = _run(settings, selection.rows, concurrency)
-    report = build_report(data, results, settings.judge.model, wall_s, selection)
+    hybrid = settings.judge.mode == "hybrid"
+    scoring = Scoring(
+        settings.judge.max_input_tokens,
+        model,
+        settings.judge.mode,
+        settings.judge.local_threshold if hybrid else None,
+    )
+    label = judge_label(settings, model)
+    report = build_report(data, results, label, wall_s, selection, scoring)
     if json_path == "-":
         click.echo(json.dumps(report, indent=2))
     else:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from judge_router.evaluation.curves import curve_summary, sweep
 from judge_router.evaluation.datasets import Dataset
 from judge_router.evaluation.run import RowResult
+from judge_router.evaluation.scorers import (
+    DEFAULT_MAX_INPUT_TOKENS,
+    RANDOM_SEED,
+    baseline_scores,
+    local_confidences,
+    local_strengths,
+    oracle_scores,
+    views,
+)
 from judge_router.evaluation.scores import (
     Outcomes,
     classify,
@@ -21,7 +31,8 @@ from judge_router.evaluation.scores import (
     tercile_thresholds,
 )
 from judge_router.evaluation.selection import Selection, row_notes
-from judge_router.types import TIER_ORDER, Tier
+from judge_router.routing.judges.local_model import LocalModel
+from judge_router.types import TIER_ORDER, Source, Tier
 
 CSV_FIELDS = (
     "id",
@@ -42,6 +53,17 @@ CSV_FIELDS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """What the threshold sweep needs beside the rows: how the judge sees a prompt, and the model
+    of a local or hybrid judge (whose strength is the judge's score)."""
+
+    max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
+    local_model: LocalModel | None = None
+    mode: str = "llm"
+    threshold: float | None = None  # hybrid: the confidence at which the local model answers
+
+
 def fit_length_baseline(results: Sequence[RowResult]) -> tuple[tuple[int, int], list[Tier]]:
     """Tercile cut points on the judged rows' prompt tokens, and each judged row's length tier."""
     tokens = [r.prompt_tokens or 0 for r in results if r.judged]
@@ -53,10 +75,34 @@ def _verdict_metrics(truth: list[Tier], predicted: list[Tier]) -> dict[str, Any]
     return classify(truth, predicted).as_dict()
 
 
-def _operations(results: Sequence[RowResult], wall_s: float) -> dict[str, Any]:
+def _confident_local(judged: Sequence[RowResult], scoring: Scoring) -> list[RowResult]:
+    """The rows the local model answered as the judge, at its threshold.
+
+    A hybrid judge's local verdicts also stand in for an LLM judge that failed (judge.on_failure,
+    at any confidence), and the chain marks a confident answer with the LLM judge's absence too
+    when it has no credentials, so the verdict cannot tell them apart: the model's confidence does.
+    """
+    if scoring.local_model is None:  # an LLM judge: a local verdict stood in for it on failure
+        return []
+    local = [r for r in judged if r.source == Source.LOCAL.value]
+    if scoring.threshold is None:  # judge.mode local: the model answers every row
+        return local
+    seen = views([r.row for r in local], scoring.max_input_tokens)
+    confidences = local_confidences(scoring.local_model, seen)
+    return [r for r, c in zip(local, confidences, strict=True) if c >= scoring.threshold]
+
+
+def _operations(
+    results: Sequence[RowResult], wall_s: float, scoring: Scoring | None = None
+) -> dict[str, Any]:
     judged = [r for r in results if r.judged]
     calls = [r for r in judged if r.called_judge]
-    failures = [r for r in judged if r.judge_error]
+    local = [r for r in judged if r.source == Source.LOCAL.value]
+    confident = _confident_local(judged, scoring or Scoring())
+    answered = {id(r) for r in confident}
+    # The judge failed on these rows and judge.on_failure answered instead (they are scored); a
+    # confident local answer is the judge's own, whatever the LLM judge behind it could do.
+    failures = [r for r in judged if r.judge_error and id(r) not in answered]
     return {
         "judge_spend_usd": sum(r.cost_usd for r in judged),
         "judge_calls": len(calls),
@@ -66,7 +112,14 @@ def _operations(results: Sequence[RowResult], wall_s: float) -> dict[str, Any]:
             "p95": percentile([r.latency_ms for r in calls], 95),
         },
         "sources": dict(Counter(r.source for r in judged if r.source)),
-        # The judge failed on these rows and judge.on_failure answered instead (they are scored).
+        "answered_locally": {
+            "rows": len(confident),
+            "share": len(confident) / len(judged) if judged else None,
+            "latency_ms": {  # featurize + predict, over every local verdict
+                "p50": percentile([r.latency_ms for r in local], 50),
+                "p95": percentile([r.latency_ms for r in local], 95),
+            },
+        },
         "judge_failures": len(failures),
         "failure_kinds": dict(Counter((r.judge_error or "").split(":")[0] for r in failures)),
         "wall_s": wall_s,
@@ -74,8 +127,26 @@ def _operations(results: Sequence[RowResult], wall_s: float) -> dict[str, Any]:
     }
 
 
+def _curves(
+    judged: Sequence[RowResult], outcomes: list[Outcomes], scoring: Scoring
+) -> dict[str, Any]:
+    """The threshold sweep between the ladder's cheapest and strongest rungs, for each score."""
+    seen = views([r.row for r in judged], scoring.max_input_tokens)
+    scores = {}
+    if scoring.local_model is not None:  # hybrid: the local model's part; the LLM gives no score
+        scores["judge"] = local_strengths(scoring.local_model, seen)
+    scores.update(baseline_scores(seen))
+    scores["oracle"] = oracle_scores(outcomes)
+    return {
+        "weak": TIER_ORDER[0].value,
+        "strong": TIER_ORDER[-1].value,
+        "random_seed": RANDOM_SEED,
+        "runs": {name: curve_summary(sweep(values, outcomes)) for name, values in scores.items()},
+    }
+
+
 def _routing_quality(
-    judged: Sequence[RowResult], verdicts: list[Tier], by_length: list[Tier]
+    judged: Sequence[RowResult], verdicts: list[Tier], by_length: list[Tier], scoring: Scoring
 ) -> dict[str, Any] | None:
     outcomes: list[Outcomes] = [r.row.outcomes for r in judged if r.row.outcomes is not None]
     if not outcomes or len(outcomes) != len(judged):
@@ -93,6 +164,7 @@ def _routing_quality(
         "rows": n,
         "unsolved_rows": sum(1 for r in judged if r.row.unsolved),
         "runs": {name: asdict(routed_run(outcomes, tiers)) for name, tiers in runs.items()},
+        "curves": _curves(judged, outcomes, scoring),
     }
 
 
@@ -114,24 +186,55 @@ def _dataset_section(
     }
 
 
+def _local_section(dataset: Dataset, scoring: Scoring) -> dict[str, Any] | None:
+    """Which model a local or hybrid judge used, and whether it was trained on this file."""
+    model = scoring.local_model
+    if model is None:
+        return None
+    trained_on = sorted(model.trained.get("train", {}).get("by_source", {}))
+    return {
+        "mode": scoring.mode,
+        "path": model.path,
+        "version": model.version,
+        "threshold": scoring.threshold,
+        "trained_on": trained_on,
+        "trained_on_this_file": dataset.path.name in trained_on,
+    }
+
+
+def _in_sample_note(local: dict[str, Any] | None, dataset: Dataset) -> list[str]:
+    if local is None or not local["trained_on_this_file"]:
+        return []
+    return [
+        f"the local model was trained on rows of {dataset.path.name}: rows it trained on score "
+        "better than new ones would (measure it on a file, or a split, it did not train on)"
+    ]
+
+
 def build_report(
     dataset: Dataset,
     results: Sequence[RowResult],
     judge_model: str,
     wall_s: float,
     selection: Selection | None = None,
+    scoring: Scoring | None = None,
 ) -> dict[str, Any]:
     """The whole report as plain data (what --json writes). Every figure uses the judged rows only.
 
     `results` are the rows `selection` chose from `dataset` (every row when it is None).
     """
+    scoring = scoring or Scoring()
     judged = [r for r in results if r.judged]
+    local = _local_section(dataset, scoring)
+    section = _dataset_section(dataset, results, selection)
+    section["notes"].extend(_in_sample_note(local, dataset))
     report: dict[str, Any] = {
-        "dataset": _dataset_section(dataset, results, selection),
+        "dataset": section,
         "judge": judge_model,
+        "local_model": local,
         "judged_rows": len(judged),
         "row_errors": [{"id": r.row.id, "error": r.error} for r in results if r.error],
-        "operations": _operations(results, wall_s),
+        "operations": _operations(results, wall_s, scoring),
         "verdicts": None,
         "routing_quality": None,
     }
@@ -147,7 +250,7 @@ def build_report(
         "length_only": length_only,
         **{f"always_{t.value}": _verdict_metrics(truth, [t] * len(truth)) for t in TIER_ORDER},
     }
-    report["routing_quality"] = _routing_quality(judged, verdicts, by_length)
+    report["routing_quality"] = _routing_quality(judged, verdicts, by_length, scoring)
     return report
 
 

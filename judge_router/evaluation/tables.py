@@ -17,6 +17,13 @@ RUN_LABELS = {
     "always_strongest": "always strongest",
     "oracle": "oracle",
 }
+CURVE_LABELS = {
+    "judge": "judge: the local model's strength",
+    "length_only": "length-only: prompt tokens",
+    "random": "random (seeded)",
+    "heuristic": "heuristic: its points",
+    "oracle": "oracle",
+}
 TIERS = ("low", "medium", "high")
 ERROR_CHARS_SHOWN = 80  # of the first row error; the JSON report has every error in full
 
@@ -60,6 +67,9 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
     grids.append(_operations_grid(report))
     if report["routing_quality"] is not None:
         grids.append(_routing_grid(report["routing_quality"], data["ladder"]))
+        curves = report["routing_quality"].get("curves")
+        if curves is not None:
+            grids.append(_curves_grid(curves, data["ladder"]))
     for grid in grids:
         show(console, grid)
 
@@ -137,9 +147,26 @@ def _operations_grid(report: dict[str, Any]) -> Grid:
         ("judge calls / cache hits", f"{ops['judge_calls']} / {ops['cache_hits']}"),
         ("judge spend", _usd(ops["judge_spend_usd"])),
         ("judge latency p50 / p95", f"{_ms(latency['p50'])} / {_ms(latency['p95'])}"),
+        *_local_rows(report),
         ("wall time", f"{ops['wall_s']:.2f} s"),
     ]
     return Grid("Judge operations", ("figure", "value"), rows, show_header=False, numbers=False)
+
+
+def _local_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """A local or hybrid judge's share of answers, and what one costs in time."""
+    local = report.get("local_model")
+    if local is None:
+        return []
+    answered = report["operations"]["answered_locally"]
+    share = f"{answered['rows']} of {report['judged_rows']} ({_pct(answered['share'])})"
+    if local["threshold"] is not None:
+        share += f" at confidence >= {local['threshold']:g}"
+    latency = answered["latency_ms"]
+    return [
+        ("answered locally", share),
+        ("local latency p50 / p95", f"{_ms(latency['p50'])} / {_ms(latency['p95'])}"),
+    ]
 
 
 def _routing_grid(quality: dict[str, Any], ladder: dict[str, str] | None) -> Grid:
@@ -161,5 +188,27 @@ def _routing_grid(quality: dict[str, Any], ladder: dict[str, str] | None) -> Gri
     return Grid(
         f"Routing quality on {quality['rows']} rows ({rungs})",
         (*columns, "strong calls", "cost vs mix at equal quality"),
+        rows,
+    )
+
+
+def _curves_grid(curves: dict[str, Any], ladder: dict[str, str] | None) -> Grid:
+    weak, strong = curves["weak"], curves["strong"]
+    pair = f"{ladder[weak]} vs {ladder[strong]}" if ladder else f"{weak} vs {strong} rung"
+    rows = [
+        (
+            CURVE_LABELS[key],
+            "-" if run["apgr"] is None else f"{run['apgr']:.3f}",
+            _pct(run["cpt_50"]),
+            _pct(run["cpt_80"]),
+            _pct(run["least_cost_share_for_95pct_quality"]),
+            _pct(run["best_quality_kept_at_half_cost"]),
+        )
+        for key, run in curves["runs"].items()
+    ]
+    columns = ("score", "APGR", "CPT(50%)", "CPT(80%)")
+    return Grid(
+        f"Threshold sweep, two models ({pair}): strong when the score is at least the threshold",
+        (*columns, "least cost for 95% quality", "quality kept at half cost"),
         rows,
     )

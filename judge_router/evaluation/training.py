@@ -21,7 +21,7 @@ from typing import Any
 
 from judge_router.evaluation.rows import Dataset
 from judge_router.routing.conversation import ConversationError, extract_turns, judged_view
-from judge_router.routing.judges.features import WIDTH, Features, featurize
+from judge_router.routing.judges.features import Features, featurize
 from judge_router.routing.judges.local_model import LABELS, LocalModel, Prediction
 from judge_router.types import TIER_ORDER, Tier
 
@@ -119,14 +119,18 @@ def fit(examples: Sequence[Example], c: float = 4.0, balanced: bool = True) -> L
         raise TrainingError(
             f"every training row is labelled {examples[0].label.value}: nothing to tell apart"
         )
+    # Only the buckets some example has become columns: the fit works on thousands of columns,
+    # not the featurizer's 2^18 (about 3x faster), and the weights map back to the buckets.
+    columns = sorted({index for example in examples for index in example.features.indices})
+    column_of = {index: n for n, index in enumerate(columns)}
     indptr: list[int] = [0]
     indices: list[int] = []
     values: list[float] = []
     for example in examples:
-        indices.extend(example.features.indices)
+        indices.extend(column_of[index] for index in example.features.indices)
         values.extend(example.features.values)
         indptr.append(len(indices))
-    matrix = csr_matrix((values, indices, indptr), shape=(len(examples), WIDTH))
+    matrix = csr_matrix((values, indices, indptr), shape=(len(examples), len(columns)))
     labels = [e.label.rank for e in examples]
     classifier = LogisticRegression(
         C=c, max_iter=3000, class_weight="balanced" if balanced else None
@@ -140,14 +144,13 @@ def fit(examples: Sequence[Example], c: float = 4.0, balanced: bool = True) -> L
     intercepts = [ABSENT_CLASS_INTERCEPT] * len(TIER_ORDER)
     for rank, row in rows.items():
         intercepts[rank] = 0.0 if row is None else float(intercept[row])
-    columns = sorted({int(i) for i in matrix.indices})
     weights: dict[int, tuple[float, ...]] = {}
-    for column in columns:
+    for column, bucket in enumerate(columns):
         row_weights = [0.0] * len(TIER_ORDER)
         for rank, row in rows.items():
             row_weights[rank] = 0.0 if row is None else float(coef[row, column])
         if any(abs(w) > 1e-7 for w in row_weights):
-            weights[column] = tuple(row_weights)
+            weights[bucket] = tuple(row_weights)
     return LocalModel(list(LABELS), intercepts, weights)
 
 

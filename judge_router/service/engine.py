@@ -180,7 +180,7 @@ class Engine:
         if missing:
             listed = "; ".join(f"{model}: {', '.join(names)}" for model, names in missing.items())
             lines.append(f"missing credentials (calls to these models will fail): {listed}")
-        if not judge.is_heuristic and not self.judges.calls_llm:
+        if not judge.is_heuristic and judge.mode != "local" and not self.judges.calls_llm:
             lines.append(
                 f"judge {judge.model} has no credentials; every verdict comes from "
                 f"judge.on_failure={judge.on_failure} until they are set"

@@ -15,6 +15,9 @@ from judge_router.service.rate_limits import RateLimiter
 from judge_router.serving.errors import error_response
 
 OPEN_PATHS = frozenset({"/healthz"})
+# Paths under it change the running service (POST /admin/reload): admin keys only, whatever
+# server.admin_paths lists, so shortening that list never opens them.
+ADMIN_PREFIX = "/admin/"
 
 
 class AccessControl:
@@ -59,10 +62,9 @@ class AccessControl:
                 )  # fmt: skip
                 await response(scope, receive, send)
                 return
-            if scope["path"] in self.admin_paths and not key.admin:
-                await error_response(403, f"{scope['path']} needs an admin key")(
-                    scope, receive, send
-                )
+            path = scope["path"]
+            if (path in self.admin_paths or path.startswith(ADMIN_PREFIX)) and not key.admin:
+                await error_response(403, f"{path} needs an admin key")(scope, receive, send)
                 return
             key_id, admin = key.id, key.admin
         if self.limiter is not None:

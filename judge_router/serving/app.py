@@ -24,6 +24,7 @@ from judge_router.service.engine import Engine, RouteAnswer
 from judge_router.service.factory import build_engine
 from judge_router.serving.access import AccessControl
 from judge_router.serving.access_log import AccessLog
+from judge_router.serving.admin_api import ModelReloader, add_reload_route
 from judge_router.serving.answers import ClosingStreamingResponse, headers
 from judge_router.serving.bodies import ChatCompletionRequest, RouteRequest
 from judge_router.serving.body_limit import BodySizeLimit
@@ -106,6 +107,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     built = engine or build_engine(settings)
     telemetry = Telemetry(built.quality_readings)
     built.observers.append(telemetry.observe_row)
+    reloader = ModelReloader(built.judges.local_slot)  # POST /admin/reload and SIGHUP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,7 +117,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         await built.start()  # the budgets' first read of the ledger, before the first request
-        yield
+        with reloader.reloading_on_sighup():
+            yield
         if engine is None:  # close only what we opened
             await built.aclose()
 
@@ -241,6 +244,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return await proxied(request, messages_face)
 
     add_feedback_route(app, built.ledger, limits.request_timeout_s)
+    add_reload_route(app, reloader)
 
     @app.get("/v1/models", responses=READ_ERRORS)
     async def models(engine: EngineDep) -> dict[str, Any]:

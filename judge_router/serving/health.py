@@ -1,10 +1,13 @@
-"""GET /healthz's body: whether the judge can be called, and the cache and ledger can be written."""
+"""GET /healthz's body: whether the judge can be called, its local model loaded, and the cache and
+ledger can be written."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from judge_router.routing.judges.chain import JudgeChain
 from judge_router.service.engine import Engine
+from judge_router.serving.admin_api import local_model_health
 from judge_router.upstream.litellm_runtime import missing_credentials
 
 
@@ -15,19 +18,24 @@ async def health(engine: Engine) -> dict[str, Any]:
     judges = engine.judges
     llm_ready = judges.calls_llm
     missing = [] if settings.judge.is_heuristic else missing_credentials(settings.judge.entry)
+    local = local_model_health(judges.local_slot)
+    # A model file that could not be read is degraded even while an older model answers: the
+    # next start (or worker) would come up without one.
+    local_ok = local is None or local["error"] is None
     return {
-        "status": "ok" if cache.writable and ledger.writable else "degraded",
+        "status": "ok" if cache.writable and ledger.writable and local_ok else "degraded",
         "open_circuits": {
             "judge": await judges.breaker.open_circuits(),
             "models": await engine.model_breaker.open_circuits(),
         },
         "judge": {
             "model": settings.judge.model,
-            "mode": "llm" if llm_ready else "heuristic",
+            "mode": mode_in_effect(judges, settings.judge.mode),
             "reachable_by_config": llm_ready,
             "missing_credentials": missing,
             "on_failure": settings.judge.on_failure,
             "failures": judges.failures,
+            "local_model": local,
         },
         "cache": {"enabled": cache.enabled, "writable": cache.writable, "errors": cache.errors},
         "ledger": {
@@ -37,3 +45,13 @@ async def health(engine: Engine) -> dict[str, Any]:
             "dropped_rows": ledger.dropped_rows,
         },
     }
+
+
+def mode_in_effect(judges: JudgeChain, configured: str) -> str:
+    """Who rates prompts now: `llm`, `local`, `hybrid` (the local model, then the LLM judge) or
+    `heuristic`; `judge.mode` as far as the credentials and the model file allow."""
+    slot = judges.local_slot
+    local = configured != "llm" and slot is not None and slot.model is not None
+    if local:
+        return "hybrid" if configured == "hybrid" and judges.calls_llm else "local"
+    return "llm" if judges.calls_llm else "heuristic"

@@ -71,7 +71,9 @@ class JudgeChain:
         return any(isinstance(judge, LLMJudge) for judge in self.judges)
 
     async def judge(self, view: JudgedView) -> Judged:
-        why = self.unavailable_reason
+        # A judge that cannot be asked at all (no credentials) is a failure only when the answer
+        # falls to judge.on_failure: a local model answering confidently in hybrid mode is not.
+        why: str | None = None
         for judge in self.judges:
             if not await self.breaker.allows(judge.name):
                 why = why or "circuit_open: the judge failed repeatedly; retried after cooldown"
@@ -92,7 +94,7 @@ class JudgeChain:
                 if why is not None:  # an earlier judge failed: say so on the answer that was given
                     verdict = verdict.model_copy(update={"judge_error": why})
                 return Judged(verdict, judge.cacheable and why is None)
-        return Judged(self.answer_on_failure(view, why), cacheable=False)
+        return Judged(self.answer_on_failure(view, why or self.unavailable_reason), cacheable=False)
 
     def answer_on_failure(self, view: JudgedView, why: str | None) -> Verdict:
         if self.on_failure == "heuristic":

@@ -108,6 +108,7 @@ class LocalModel:
         return Prediction(tuple(e / total for e in exps))
 
     def to_json(self) -> dict[str, Any]:
+        self.intercepts = [float(value) for value in self.intercepts]  # the digest reads floats
         indices = sorted(self.weights)
         flat = array("f", (w for i in indices for w in self.weights[i]))
         encoded_indices, encoded_weights = _encode(array("I", indices)), _encode(flat)
