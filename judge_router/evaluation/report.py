@@ -16,7 +16,6 @@ from judge_router.evaluation.scorers import (
     DEFAULT_MAX_INPUT_TOKENS,
     RANDOM_SEED,
     baseline_scores,
-    local_confidences,
     local_strengths,
     oracle_scores,
     views,
@@ -76,20 +75,11 @@ def _verdict_metrics(truth: list[Tier], predicted: list[Tier]) -> dict[str, Any]
 
 
 def _confident_local(judged: Sequence[RowResult], scoring: Scoring) -> list[RowResult]:
-    """The rows the local model answered as the judge, at its threshold.
-
-    A hybrid judge's local verdicts also stand in for an LLM judge that failed (judge.on_failure,
-    at any confidence), and the chain marks a confident answer with the LLM judge's absence too
-    when it has no credentials, so the verdict cannot tell them apart: the model's confidence does.
-    """
+    """The rows the local model answered as the judge, at its threshold: its verdicts without a
+    judge_error (a local verdict with one stood in for a failed LLM judge, judge.on_failure)."""
     if scoring.local_model is None:  # an LLM judge: a local verdict stood in for it on failure
         return []
-    local = [r for r in judged if r.source == Source.LOCAL.value]
-    if scoring.threshold is None:  # judge.mode local: the model answers every row
-        return local
-    seen = views([r.row for r in local], scoring.max_input_tokens)
-    confidences = local_confidences(scoring.local_model, seen)
-    return [r for r, c in zip(local, confidences, strict=True) if c >= scoring.threshold]
+    return [r for r in judged if r.source == Source.LOCAL.value and r.judge_error is None]
 
 
 def _operations(

@@ -36,14 +36,6 @@ def local_strengths(model: LocalModel, seen: Sequence[JudgedView]) -> list[float
     ]
 
 
-def local_confidences(model: LocalModel, seen: Sequence[JudgedView]) -> list[float]:
-    """The local model's top probability per row: what a hybrid judge's threshold is set on."""
-    return [
-        model.predict(featurize(view.text, view.prompt_tokens, len(view.turns))).confidence
-        for view in seen
-    ]
-
-
 def heuristic_points(seen: Sequence[JudgedView]) -> list[float]:
     return [float(score(view.text, view.prompt_tokens).points) for view in seen]
 
