@@ -295,7 +295,8 @@ def _agreement(local: list[Tier], truth: list[Tier], confident: list[bool]) -> f
 def latency(model: LocalModel, seen: Sequence[JudgedView]) -> dict[str, float | None]:
     """featurize + predict per row, p50 and p99: a first pass with the word cache emptied (a fresh
     process), then a second with it warm (a running service, which has seen the words before)."""
-    features._word_buckets.cache_clear()
+    features._word_bucket.cache_clear()
+    features._char_buckets.cache_clear()
     # featurize remembers its last prompts, and these were featurized to be scored: time the
     # computation itself (what a prompt the service has not seen costs), not the memo's lookup.
     uncached = features.featurize.__wrapped__

@@ -237,3 +237,20 @@ async def test_hybrid_without_keys_answers_locally_without_calling_it_a_failure(
     verdict = (await engine.decide(ask("prove that the eigenvalues of a matrix are real"))).verdict
     await engine.aclose()
     assert verdict.source is Source.LOCAL and verdict.judge_error is None
+
+
+def test_the_signals_mark_code_and_math_and_the_n_grams_have_unit_length() -> None:
+    from judge_router.routing.judges.features import DIMENSIONS, SIGNALS
+
+    def signal(text: str, name: str) -> float:
+        return featurize(text, 20).as_dict().get(DIMENSIONS + SIGNALS.index(name), 0.0)
+
+    assert signal("def parse(line):\n    return line.split()", "code") == 1.0
+    assert signal("Find x if x^2 = 49.", "math") == 1.0
+    assert signal("Write a short thank-you note to my neighbour.", "code") == 0.0
+    assert signal("Write a short thank-you note to my neighbour.", "math") == 0.0
+    # words and pairs, and character 4-grams: each kind scaled to unit length before they are added
+    grams = [
+        v for i, v in featurize("alpha beta alpha beta", 6).as_dict().items() if i < DIMENSIONS
+    ]
+    assert 1.9 < sum(v * v for v in grams) < 2.1

@@ -19,14 +19,23 @@ import zlib
 from array import array
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 
-from judge_router.routing.judges.heuristic import CODE, MATH
-
-FEATURIZER = "hashed-ngrams-v1"
+FEATURIZER = "hashed-ngrams-v2"
 DIMENSIONS = 1 << 18  # buckets for the hashed n-grams; the signals sit above them
 MAX_CHARS = 6000  # the judge's view is already cut; this bounds the cost per prompt (~1 ms)
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-_WORD_SALT, _PAIR_SALT, _CHAR_SALT = 0x5EED1, 0x5EED2, 0x5EED3  # one hash space per n-gram kind
+_WORD_SALT, _CHAR_SALT = 0x5EED1, 0x5EED3  # one hash space per n-gram kind
+_PAIR_MIX = 0x9E3779B1  # a word pair's bucket mixes its words' buckets: no second hash per pair
+# The code and math signals look for these among the prompt's words and substrings: set lookups
+# over words already split, where the heuristic's regular expressions would scan the text again.
+_CODE_WORDS = frozenset({"def", "class", "import", "function", "return", "select", "fn", "include",
+                         "const", "var", "public", "static", "void", "lambda"})  # fmt: skip
+_CODE_MARKS = ("```", "=>", "{\n", ";\n", "#include", "();")
+_MATH_WORDS = frozenset({"integral", "derivative", "matrix", "eigenvalue", "eigenvalues",
+                         "probability", "modulo", "polynomial", "equation", "inequality", "frac",
+                         "sqrt", "sum", "binom", "lim"})  # fmt: skip
+_MATH_MARKS = ("\\frac", "\\sqrt", "\\(", "^", "$$")
 # Signals beside the n-grams, each a float in about [0, 1]; their order is part of the version.
 SIGNALS = (
     "log_tokens", "turns", "questions", "code", "math", "words", "digits", "lines",
@@ -50,21 +59,34 @@ def _bucket(text: str, salt: int) -> int:
 
 
 @functools.lru_cache(maxsize=65_536)
-def _word_buckets(word: str) -> tuple[int, tuple[int, ...]]:
-    """A word's own bucket and its character 4-grams' (the word padded with spaces): words recur
-    across prompts, so this is most of what featurizing costs, and it is remembered."""
+def _word_bucket(word: str) -> int:
+    return _bucket(word, _WORD_SALT)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _char_buckets(word: str) -> tuple[int, ...]:
+    """The buckets of a word's character 4-grams (the word padded with spaces): words recur across
+    prompts, so this is most of what featurizing costs, and it is remembered."""
     padded = f" {word} "
-    return _bucket(word, _WORD_SALT), tuple(
-        _bucket(padded[start : start + 4], _CHAR_SALT) for start in range(len(padded) - 3)
-    )
+    return tuple(_bucket(padded[start : start + 4], _CHAR_SALT) for start in range(len(padded) - 3))
 
 
-def _normalised(counts: dict[int, float]) -> dict[int, float]:
+_SUBLINEAR = tuple(1.0 + math.log(count) if count else 0.0 for count in range(64))
+
+
+def _normalised(counts: Counter[int]) -> dict[int, float]:
     """Sublinear term frequency (1 + log count), scaled to unit length: a long prompt's n-grams
     weigh as much in all as a short one's."""
-    weighted = {index: 1.0 + math.log(count) for index, count in counts.items()}
-    norm = math.sqrt(sum(value * value for value in weighted.values())) or 1.0
-    return {index: value / norm for index, value in weighted.items()}
+    table, limit = _SUBLINEAR, len(_SUBLINEAR)
+    weights = [table[c] if c < limit else 1.0 + math.log(c) for c in counts.values()]
+    scale = 1.0 / (math.hypot(*weights) or 1.0)
+    return dict(zip(counts, [weight * scale for weight in weights], strict=True))
+
+
+def _looks_like(
+    text: str, words: set[str], marks: tuple[str, ...], vocabulary: frozenset[str]
+) -> bool:
+    return not vocabulary.isdisjoint(words) or any(mark in text for mark in marks)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -78,25 +100,21 @@ def featurize(text: str, prompt_tokens: int, turns: int = 1) -> Features:
         text = text[:half] + "\n" + text[-half:]
     lowered = text.lower()
     words = _WORD.findall(lowered)
-    grams: dict[int, float] = {}
-    chars: dict[int, float] = {}
-    for word, count in Counter(words).items():
-        own, char_grams = _word_buckets(word)
-        grams[own] = grams.get(own, 0) + count
-        for index in char_grams:
-            chars[index] = chars.get(index, 0) + count
-    for first, second in zip(words, words[1:], strict=False):
-        index = _bucket(f"{first} {second}", _PAIR_SALT)
-        grams[index] = grams.get(index, 0) + 1
-    vector = _normalised(grams)
-    for index, value in _normalised(chars).items():
+    # Every step below runs in C but for the per-word memo lookups and the pair mixing.
+    owns = list(map(_word_bucket, words))
+    grams = Counter(owns)
+    grams.update([(a * _PAIR_MIX + b) % DIMENSIONS for a, b in zip(owns, owns[1:], strict=False)])
+    chars = Counter(chain.from_iterable(map(_char_buckets, words)))
+    vector = _normalised(chars)
+    for index, value in _normalised(grams).items():  # the fewer: words and pairs
         vector[index] = vector.get(index, 0.0) + value
+    distinct = set(words)
     signals = (
         min(math.log1p(prompt_tokens) / 10, 1.5),
         min(turns / 10, 1.0),
         min(text.count("?") / 5, 1.0),
-        1.0 if CODE.search(text) else 0.0,
-        1.0 if MATH.search(text) else 0.0,
+        1.0 if _looks_like(lowered, distinct, _CODE_MARKS, _CODE_WORDS) else 0.0,
+        1.0 if _looks_like(lowered, distinct, _MATH_MARKS, _MATH_WORDS) else 0.0,
         min(len(words) / 1000, 1.0),
         sum(map(str.isdigit, text)) / max(len(text), 1),
         min(text.count("\n") / 50, 1.0),
@@ -105,7 +123,7 @@ def featurize(text: str, prompt_tokens: int, turns: int = 1) -> Features:
         if value:
             vector[DIMENSIONS + offset] = float(value)
     indices = tuple(sorted(vector))
-    return Features(indices, tuple(vector[i] for i in indices))
+    return Features(indices, tuple(map(vector.__getitem__, indices)))
 
 
 WIDTH = DIMENSIONS + len(SIGNALS)  # every index a vector may hold is below this
