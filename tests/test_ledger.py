@@ -83,6 +83,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "005_policy",
         "006_quality",
         "007_learning",
+        "008_dashboard_rollups",
     ]
     assert migrate(conn) == []
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

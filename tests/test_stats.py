@@ -131,7 +131,13 @@ def test_an_existing_ledger_gets_its_rollups_filled_in(tmp_path: Path) -> None:
     for item in ROWS:
         params = item.as_params()
         conn.execute(insert, [params[c] for c in old_columns])
-    assert migrate(conn) == ["004_daily_rollups", "005_policy", "006_quality", "007_learning"]
+    assert migrate(conn) == [
+        "004_daily_rollups",
+        "005_policy",
+        "006_quality",
+        "007_learning",
+        "008_dashboard_rollups",
+    ]
     assert figures(summarise(conn)) == reference(ROWS, None)
     arms = [tuple(r) for r in conn.execute("SELECT DISTINCT arm, rule FROM decision_rollups")]
     assert arms == [("routed", "")]  # old rows: routed, no rule

@@ -6,6 +6,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from judge_router.accounting.dashboard_schema import DASHBOARD_ROLLUPS
+
 # Comments go on their own line before a statement: SQLite keeps an ADD COLUMN's trailing text,
 # comment included, in the table's schema, where it would swallow the closing parenthesis.
 MIGRATIONS: list[tuple[str, str]] = [
@@ -230,6 +232,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE decisions ADD COLUMN features TEXT
         """,
     ),
+    # The dashboard's hourly, group and cost rollups, added up in the background (its SQL and why
+    # not by triggers: dashboard_schema.py).
+    ("008_dashboard_rollups", DASHBOARD_ROLLUPS),
 ]
 
 

@@ -85,14 +85,27 @@ def _per_token(spec: PriceSpec, lookup: PriceLookup | None) -> tuple[float, floa
 
 def load_mix(path: Path) -> Mix:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
+    return parse_mix(text, str(path))
+
+
+def parse_mix(text: str, name: str = "traffic mix") -> Mix:
+    """A mix from YAML (or JSON) text; ConfigError says what is wrong, `name` says where."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot read {name}: {exc}") from None
+    return validate_mix(data, name)
+
+
+def validate_mix(data: Any, name: str = "traffic mix") -> Mix:
     try:
         return Mix.model_validate(data)
     except ValidationError as exc:
         lines = [f"  {line}" for line in describe_errors(exc.errors())]
-        raise ConfigError(f"invalid traffic mix {path}:\n" + "\n".join(lines)) from None
+        raise ConfigError(f"invalid traffic mix {name}:\n" + "\n".join(lines)) from None
 
 
 def _apportion(mix: Mix) -> list[int]:

@@ -224,43 +224,17 @@ def simulate(mix_path: str, config_path: str | None, as_json: bool) -> None:
 
     from judge_router.accounting import simulator
     from judge_router.accounting.reports import print_simulation
+    from judge_router.service.simulation import simulate as priced_simulation
 
     judge = _settings(config_path).judge
     try:
-        mix = simulator.load_mix(Path(mix_path))
-        template_tokens = _judge_template_tokens(judge.prompt, judge.prompt_dir)
-        result = simulator.simulate(mix, template_tokens, _litellm_prices)
+        result = priced_simulation(simulator.load_mix(Path(mix_path)), judge)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         print_simulation(result)
-
-
-def _judge_template_tokens(prompt: str, prompt_dir: Path | None) -> int:
-    """Tokens the judge is sent besides the conversation: its prompt and the data markers."""
-    from judge_router.routing.conversation import JudgedView
-    from judge_router.routing.judges.llm import load_prompt, render_conversation
-    from judge_router.routing.tokens import count_tokens
-
-    empty = JudgedView((), 0, 0, truncated=False)
-    return count_tokens(load_prompt(prompt, prompt_dir)) + count_tokens(
-        render_conversation(empty, "0" * 16)
-    )
-
-
-def _litellm_prices(model: str) -> tuple[float, float]:
-    """Per-token prices from litellm's map: read from its file where that is exact, else asked."""
-    from judge_router.config import ModelEntry
-    from judge_router.upstream.bundled_map import flat_price
-    from judge_router.upstream.prices import resolve_price
-
-    flat = flat_price(model, prompt_tokens=0)
-    if flat is not None:
-        return flat
-    price = resolve_price(ModelEntry(model=model))
-    return price.input_per_token, price.output_per_token
 
 
 def _print_mapping(title: str, data: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from judge_router.config import ApiKey, ServerConfig
 from judge_router.service.rate_limits import RateLimiter
+from judge_router.serving.dashboard import session as dashboard
 from judge_router.serving.errors import error_response
 
 OPEN_PATHS = frozenset({"/healthz"})
@@ -28,8 +29,14 @@ class AccessControl:
     def __init__(self, app: ASGIApp, server: ServerConfig, limiter: RateLimiter | None):
         self.app = app
         self.keys: list[tuple[bytes, ApiKey]] = [(k.key.encode(), k) for k in server.api_keys]
+        self.api_keys = list(server.api_keys)
         self.admin_paths = frozenset(server.admin_paths)
         self.limiter = limiter
+
+    def _admin_only(self, path: str) -> bool:
+        return (
+            path in self.admin_paths or path.startswith(ADMIN_PREFIX) or dashboard.needs_admin(path)
+        )
 
     def _match(self, headers: list[tuple[bytes, bytes]]) -> ApiKey | None:
         token = b""
@@ -53,8 +60,11 @@ class AccessControl:
         key_id: str | None = None
         admin = False
         if self.keys:
-            key = self._match(scope.get("headers", []))
-            if key is None:
+            path, headers = scope["path"], scope.get("headers", [])
+            # The dashboard's page is open (it holds no data); its data take a key or the
+            # session cookie its sign-in gave, and an admin key either way (dashboard/session).
+            key = self._match(headers) or dashboard.session_key(path, headers, self.api_keys)
+            if key is None and not dashboard.is_public(path):
                 response = error_response(
                     401,
                     "missing or invalid API key: send `Authorization: Bearer <key>` (or "
@@ -62,11 +72,11 @@ class AccessControl:
                 )  # fmt: skip
                 await response(scope, receive, send)
                 return
-            path = scope["path"]
-            if (path in self.admin_paths or path.startswith(ADMIN_PREFIX)) and not key.admin:
+            if key is not None and self._admin_only(path) and not key.admin:
                 await error_response(403, f"{path} needs an admin key")(scope, receive, send)
                 return
-            key_id, admin = key.id, key.admin
+            if key is not None:
+                key_id, admin = key.id, key.admin
         if self.limiter is not None:
             client = scope.get("client") or ("unknown", 0)
             wait = await self.limiter.take(key_id or f"address:{client[0]}")

@@ -29,6 +29,8 @@ from judge_router.serving.answers import ClosingStreamingResponse, headers
 from judge_router.serving.bodies import ChatCompletionRequest, RouteRequest
 from judge_router.serving.body_limit import BodySizeLimit
 from judge_router.serving.chat_api import ChatDialect
+from judge_router.serving.dashboard.routes import BODIES as DASHBOARD_BODIES
+from judge_router.serving.dashboard.routes import add_dashboard
 from judge_router.serving.dialect import Dialect
 from judge_router.serving.errors import DeadlinePassed, error_response, install_error_handlers
 from judge_router.serving.feedback_api import FeedbackRequest, add_feedback_route
@@ -117,8 +119,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         await built.start()  # the budgets' first read of the ledger, before the first request
+        dashboard.start()  # its background roll-up
         with reloader.reloading_on_sighup():
             yield
+        await dashboard.close()
         if engine is None:  # close only what we opened
             await built.aclose()
 
@@ -134,6 +138,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         ResponsesRequest,
         MessagesRequest,
         FeedbackRequest,
+        *DASHBOARD_BODIES,
     ]
     app.openapi = without_422(app, parsed_bodies)  # type: ignore[method-assign]
     app.state.engine = built
@@ -245,6 +250,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     add_feedback_route(app, built.ledger, limits.request_timeout_s)
     add_reload_route(app, reloader)
+    dashboard = add_dashboard(app, settings)  # GET /dashboard and its data
 
     @app.get("/v1/models", responses=READ_ERRORS)
     async def models(engine: EngineDep) -> dict[str, Any]:
