@@ -135,6 +135,10 @@ def prepared_ledger(ledger: Path, options: argparse.Namespace) -> tuple[float, f
             return built
         (kept.parent / f"{kept.name}.times.json").write_text(json.dumps(built))
     shutil.copyfile(kept, ledger)
+    conn = connect(ledger)  # a ledger kept from an older revision: its new migrations and rollups
+    migrate(conn)
+    catch_up_all(conn)
+    conn.close()
     inserted, rolled = json.loads((kept.parent / f"{kept.name}.times.json").read_text())
     return float(inserted), float(rolled)
 
@@ -211,14 +215,20 @@ READS: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
 
 
 def add_tail(path: Path, rows: int, now: datetime) -> None:
-    """`rows` more decisions in the last hour, not rolled up (as between two catch-ups)."""
+    """`rows` more decisions in the last hour, and their outcomes, not rolled up (as between two
+    catch-ups)."""
     conn = connect(path)
     insert = _insert("decisions", list(LedgerRow.__dataclass_fields__))
-    decisions, _ = seeded_rows(rows, rows, now, 1 / 24)
-    for index, row in enumerate(decisions):
-        row.request_id = f"jr-tail{rows}-{index:07d}"
+    outcome = _insert("outcomes", list(OutcomeRow.__dataclass_fields__))
+    decisions, outcomes = seeded_rows(rows, rows, now, 1 / 24)
+    renamed = {row.request_id: f"jr-tail{rows}-{i:07d}" for i, row in enumerate(decisions)}
+    for row in decisions:
+        row.request_id = renamed[row.request_id]
+    for found in outcomes:
+        found.request_id = renamed[found.request_id]
     with conn:
         conn.executemany(insert, [row.as_params() for row in decisions])
+        conn.executemany(outcome, [found.as_params() for found in outcomes])
     conn.close()
 
 

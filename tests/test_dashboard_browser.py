@@ -320,9 +320,13 @@ def test_every_view_at_1280_and_on_a_narrow_window(
             found.wait_for("spend")
             for view in VIEWS:
                 if view != "spend":
-                    found.act(view, lambda v=view, f=found: f.page.click(f".tabs a[data-view='{v}']"))
+                    found.act(
+                        view, lambda v=view, f=found: f.page.click(f".tabs a[data-view='{v}']")
+                    )
                 if view == "groups":  # a team per row reads better than task types here
-                    found.act(view, lambda f=found: f.page.select_option("#group-by", "metadata.team"))
+                    found.act(
+                        view, lambda f=found: f.page.select_option("#group-by", "metadata.team")
+                    )
                 # Nothing spills out sideways: wide tables scroll inside their cards.
                 overflow = found.page.evaluate(
                     "document.documentElement.scrollWidth - window.innerWidth"

@@ -84,6 +84,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "006_quality",
         "007_learning",
         "008_dashboard_rollups",
+        "009_dashboard_outcome_rollups",
     ]
     assert migrate(conn) == []
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

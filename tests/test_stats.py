@@ -137,6 +137,7 @@ def test_an_existing_ledger_gets_its_rollups_filled_in(tmp_path: Path) -> None:
         "006_quality",
         "007_learning",
         "008_dashboard_rollups",
+        "009_dashboard_outcome_rollups",
     ]
     assert figures(summarise(conn)) == reference(ROWS, None)
     arms = [tuple(r) for r in conn.execute("SELECT DISTINCT arm, rule FROM decision_rollups")]

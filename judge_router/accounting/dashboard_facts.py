@@ -233,7 +233,7 @@ def _day_key(moment: datetime) -> str:
 Span = tuple[datetime | None, datetime | None]
 
 
-def _split(since: datetime | None, until: datetime | None) -> tuple[Span | None, list[Span]]:
+def split_days(since: datetime | None, until: datetime | None) -> tuple[Span | None, list[Span]]:
     """[since, until) (whole hours) as its whole days (None: there are none) and the hours
     before and after them."""
     first = None if since is None else ceil_day(since)
@@ -268,7 +268,7 @@ def facts(window: Window, view: StatsView | None, bucket: str, compact: bool = F
     builder = _Builder(view, bucket)
     edges: list[Span] = [(since, until)]
     if bucket == "day":
-        middle, edges = _split(since, until)
+        middle, edges = split_days(since, until)
         if middle is not None:
             first, last = middle
             builder.parts.append(builder.rollups("decision_rollups", _day(first), _day(last)))
@@ -310,7 +310,7 @@ def _by_dimension(
     side from the decisions; with `dim` the group and not a filter, the whole days' requests
     without a value are every request's less the valued ones."""
     builder = _Builder(view, "day")
-    middle, edges = _split(since, until)
+    middle, edges = split_days(since, until)
     lo, hi = (None, None) if middle is None else (_day(middle[0]), _day(middle[1]))
     days = None if middle is None else (iso(middle[0]), iso(middle[1]))
     hours = [builder.rows(iso(a), iso(b), pending=False) for a, b in edges]

@@ -122,7 +122,12 @@ def spend(conn: sqlite3.Connection, window: Window, view: StatsView | None) -> d
     cumulative, and the totals."""
     found = _facts_for(conn, window, view)
     quality = outcome_facts(conn, found.since, found.until, view)
-    spent = quality_spend_by_bucket(conn, found.since, found.until, view, found.bucket)
+    # By the day: the outcome facts have it; by the hour (72 hours at most): from the outcomes.
+    spent = (
+        quality.spend_by("day")
+        if found.bucket == "day"
+        else quality_spend_by_bucket(conn, found.since, found.until, view, found.bucket)
+    )
     rows = {
         row["bucket"]: dict(row)
         for row in conn.execute(

@@ -1,4 +1,5 @@
-"""Rolling the decisions up for the dashboard, in batches, in the background (dashboard_schema.py).
+"""Rolling the decisions (and their outcomes) up for the dashboard, in batches, in the background
+(dashboard_schema.py, dashboard_outcome_schema.py).
 
 catch_up adds the rows written since the last batch (and the late rows, and subtracts the retracted
 ones) to the hourly rollups, the group rollups and the cost histogram, in one short transaction of
@@ -16,34 +17,23 @@ import threading
 import time
 from pathlib import Path
 
-from judge_router.accounting.dashboard_schema import CHANGE_COLUMNS
+from judge_router.accounting.dashboard_outcome_rollups import catch_up_outcomes
+from judge_router.accounting.dashboard_schema import CHANGE_COLUMNS, row_dimensions
 from judge_router.accounting.migrations import connect, migrate
 from judge_router.thread_priority import lower_this_thread
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 5_000  # rows per transaction: the write lock is held ~10-20 ms, not longer
+# Outcomes per transaction: each costs ~35 µs (the join to its decision, its dimensions, a
+# wider key), so a backlog holds the lock ~40 ms a batch; new outcomes are a few a second.
+OUTCOME_BATCH_ROWS = 1_000
 INTERVAL_S = 5.0
 
-# A metadata object that parses, else an empty one (Python's json writes NaN, which SQLite's
-# parser refuses); its top-level keys a `metadata.KEY` question can name, each value as text as
-# stats_view reads it: a string as sent, a number as written, true or false; JSON null is none.
-_OBJECT = """CASE WHEN NOT json_valid(c.metadata) THEN '{}'
-    WHEN json_type(c.metadata) = 'object' THEN c.metadata ELSE '{}' END"""
-_METADATA = f"""
-    SELECT c.rowid, 'metadata.' || j.key,
-        CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
-            ELSE CAST(j.value AS TEXT) END AS value
-    FROM temp.dashboard_changes AS c, json_each({_OBJECT}) AS j
-    WHERE j.type <> 'null' AND length(j.key) BETWEEN 1 AND 64
-        AND j.key NOT GLOB '*[^A-Za-z0-9_-]*'
-"""
-_API_KEY = """SELECT rowid, 'api_key', api_key_id FROM temp.dashboard_changes
-    WHERE api_key_id IS NOT NULL"""
 # Each change's dimensions, listed once (json_each parses each metadata object once) for both
 # the group rollups and the histogram; the histogram has the policy's keys too, '' for all.
 _DIMENSIONS = "CREATE TEMP TABLE IF NOT EXISTS dashboard_dims (cid INTEGER, dim TEXT, value TEXT)"
-_LIST_DIMENSIONS = f"INSERT INTO temp.dashboard_dims {_API_KEY} UNION ALL {_METADATA}"
+_LIST_DIMENSIONS = f"INSERT INTO temp.dashboard_dims {row_dimensions('temp.dashboard_changes')}"
 _HISTOGRAM_DIMENSIONS = """SELECT cid, dim, value FROM temp.dashboard_dims
     UNION ALL SELECT rowid, '', '' FROM temp.dashboard_changes
     UNION ALL SELECT rowid, 'tier', tier FROM temp.dashboard_changes
@@ -98,9 +88,12 @@ _ADD_UP = [
 ]
 
 
-def catch_up(conn: sqlite3.Connection, max_rows: int = BATCH_ROWS) -> int:
-    """Add up to `max_rows` rows not rolled up yet (and every late or retracted one); returns how
-    far it got (rowids passed, or rows changed if more; 0: the rollups were up to date)."""
+def catch_up(
+    conn: sqlite3.Connection, max_rows: int = BATCH_ROWS, max_outcomes: int = OUTCOME_BATCH_ROWS
+) -> int:
+    """Add up to `max_rows` rows not rolled up yet (and every late or retracted one), and up to
+    `max_outcomes` outcomes; returns how far it got (rowids passed, or rows changed if more, of both; 0: the
+    rollups were up to date)."""
     conn.execute(_CHANGES)
     conn.execute(_DIMENSIONS)
     conn.execute("BEGIN IMMEDIATE")
@@ -122,12 +115,13 @@ def catch_up(conn: sqlite3.Connection, max_rows: int = BATCH_ROWS) -> int:
             conn.execute("DELETE FROM temp.dashboard_dims")
         if hi != lo:
             conn.execute("UPDATE dashboard_rollup_state SET rolled_up_to = ?", (hi,))
+        outcomes = catch_up_outcomes(conn, max_outcomes)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return max(int(changed), int(hi) - int(lo))
+    return max(int(changed), int(hi) - int(lo)) + outcomes
 
 
 def catch_up_all(conn: sqlite3.Connection, pause_s: float = 0.0) -> int:

@@ -24,6 +24,25 @@ CHANGE_COLUMNS = (
 )
 _OLD_COLUMNS = ", ".join(f"OLD.{name.strip()}" for name in CHANGE_COLUMNS.split(","))
 
+# A metadata object that parses, else an empty one (Python's json writes NaN, which SQLite's
+# parser refuses); its top-level keys a `metadata.KEY` question can name, each value as text as
+# stats_view reads it: a string as sent, a number as written, true or false; JSON null is none.
+_OBJECT = """CASE WHEN NOT json_valid(c.metadata) THEN '{}'
+    WHEN json_type(c.metadata) = 'object' THEN c.metadata ELSE '{}' END"""
+
+
+def row_dimensions(table: str) -> str:
+    """A SELECT of (rowid, dim, value) for each dimension of each row of `table` (which has
+    api_key_id and metadata columns): its api_key and each top-level metadata key."""
+    return f"""SELECT rowid, 'api_key', api_key_id FROM {table} WHERE api_key_id IS NOT NULL
+    UNION ALL SELECT c.rowid, 'metadata.' || j.key,
+        CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+            ELSE CAST(j.value AS TEXT) END AS value
+    FROM {table} AS c, json_each({_OBJECT}) AS j
+    WHERE j.type <> 'null' AND length(j.key) BETWEEN 1 AND 64
+        AND j.key NOT GLOB '*[^A-Za-z0-9_-]*'"""
+
+
 _SUMS = """requests INTEGER NOT NULL, cache_hits INTEGER NOT NULL, judge_cost_usd REAL NOT NULL,
     cost_usd REAL NOT NULL, baseline_cost_usd REAL NOT NULL, estimated_cost_usd REAL NOT NULL,
     estimated_baseline_cost_usd REAL NOT NULL"""

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from judge_router.accounting.dashboard_outcome_schema import DASHBOARD_OUTCOME_ROLLUPS
 from judge_router.accounting.dashboard_schema import DASHBOARD_ROLLUPS
 
 # Comments go on their own line before a statement: SQLite keeps an ADD COLUMN's trailing text,
@@ -235,6 +236,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     # The dashboard's hourly, group and cost rollups, added up in the background (its SQL and why
     # not by triggers: dashboard_schema.py).
     ("008_dashboard_rollups", DASHBOARD_ROLLUPS),
+    ("009_dashboard_outcome_rollups", DASHBOARD_OUTCOME_ROLLUPS),
 ]
 
 

@@ -146,6 +146,10 @@ class OutcomeFacts:
             return _sum(row["spend"] for row in self.rows)
         return self._spend[by].get(key, 0.0)
 
+    def spend_by(self, by: str) -> dict[Any, float]:
+        """The quality spend of every key of a breakdown (tier, model, day, arm)."""
+        return dict(self._spend[by])
+
     def with_spend(self, figures: dict[str, Any], by: str | None) -> dict[str, Any]:
         """`figures` (a breakdown's row, keyed by its `by` column) with its quality spend."""
         figures["quality_spend_usd"] = self.spend(by, None if by is None else figures[by])

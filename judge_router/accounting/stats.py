@@ -14,19 +14,14 @@ import sqlite3
 from datetime import date, timedelta
 from typing import Any
 
+from judge_router.accounting.dashboard_quality import outcome_facts
 from judge_router.accounting.judge_stats import (
     LLM_VERDICT_COST,
     LOCAL_AGGREGATES,
     add_local_figures,
     mean_llm_verdict_cost,
 )
-from judge_router.accounting.quality_stats import (
-    IN_AN_ARM,
-    NONE,
-    OTHER,
-    OutcomeFacts,
-    outcome_facts,
-)
+from judge_router.accounting.quality_stats import IN_AN_ARM, NONE, OTHER, OutcomeFacts
 from judge_router.accounting.stats_scan import SCAN_LIMIT_S, SCANNED_FACTS, scanned
 from judge_router.accounting.stats_view import StatsView, conditions, expression
 from judge_router.types import round_usd
@@ -166,7 +161,8 @@ def _summary(
     view: StatsView | None,
     max_groups: int,
 ) -> dict[str, Any]:
-    quality = outcome_facts(conn, since, view)
+    # From the outcome rollups the dashboard keeps, and the outcomes they do not hold yet.
+    quality = outcome_facts(conn, since, None, view)
     total = dict(
         conn.execute(
             f"{facts} SELECT {_AGGREGATES}, {LLM_VERDICT_COST} FROM facts", params
