@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -97,8 +98,6 @@ def build_ledger(path: Path, rows: int, now: datetime) -> tuple[float, float]:
     """`rows` decisions over 30 days before `now`, inserted in bulk; (insert s, roll-up s)."""
     conn = connect(path)
     migrate(conn)
-    insert = _insert("decisions", list(LedgerRow.__dataclass_fields__))
-    outcome = _insert("outcomes", list(OutcomeRow.__dataclass_fields__))
     chunks = max(1, (rows + CHUNK - 1) // CHUNK)
     span = 30.0 / chunks
     started = time.perf_counter()
@@ -106,14 +105,7 @@ def build_ledger(path: Path, rows: int, now: datetime) -> tuple[float, float]:
         first = number * CHUNK
         end = now - timedelta(days=span * (chunks - number - 1))
         decisions, outcomes = seeded_rows(min(CHUNK, rows - first), first + 1, end, span)
-        renamed = {row.request_id: f"jr-bench{first + i:07d}" for i, row in enumerate(decisions)}
-        for row in decisions:
-            row.request_id = renamed[row.request_id]
-        for item in outcomes:
-            item.request_id = renamed[item.request_id]
-        with conn:
-            conn.executemany(insert, [row.as_params() for row in decisions])
-            conn.executemany(outcome, [item.as_params() for item in outcomes])
+        write_rows(conn, decisions, outcomes, "jr-bench", first)
     inserted = time.perf_counter() - started
     started = time.perf_counter()
     catch_up_all(conn)
@@ -122,8 +114,31 @@ def build_ledger(path: Path, rows: int, now: datetime) -> tuple[float, float]:
     return inserted, rolled
 
 
+def write_rows(
+    conn: sqlite3.Connection,
+    decisions: list[LedgerRow],
+    outcomes: list[OutcomeRow],
+    prefix: str,
+    first: int,
+) -> None:
+    """Insert seeded rows in one transaction, renamed `prefix` + a number from `first` (seeds
+    repeat their ids), their outcomes following them."""
+    renamed = {row.request_id: f"{prefix}{first + i:07d}" for i, row in enumerate(decisions)}
+    for row in decisions:
+        row.request_id = renamed[row.request_id]
+    for item in outcomes:
+        item.request_id = renamed[item.request_id]
+    with conn:
+        conn.executemany(DECISION_INSERT, [row.as_params() for row in decisions])
+        conn.executemany(OUTCOME_INSERT, [item.as_params() for item in outcomes])
+
+
 def _insert(table: str, names: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+
+
+DECISION_INSERT = _insert("decisions", list(LedgerRow.__dataclass_fields__))
+OUTCOME_INSERT = _insert("outcomes", list(OutcomeRow.__dataclass_fields__))
 
 
 def prepared_ledger(ledger: Path, options: argparse.Namespace) -> tuple[float, float]:
@@ -218,17 +233,8 @@ def add_tail(path: Path, rows: int, now: datetime) -> None:
     """`rows` more decisions in the last hour, and their outcomes, not rolled up (as between two
     catch-ups)."""
     conn = connect(path)
-    insert = _insert("decisions", list(LedgerRow.__dataclass_fields__))
-    outcome = _insert("outcomes", list(OutcomeRow.__dataclass_fields__))
     decisions, outcomes = seeded_rows(rows, rows, now, 1 / 24)
-    renamed = {row.request_id: f"jr-tail{rows}-{i:07d}" for i, row in enumerate(decisions)}
-    for row in decisions:
-        row.request_id = renamed[row.request_id]
-    for found in outcomes:
-        found.request_id = renamed[found.request_id]
-    with conn:
-        conn.executemany(insert, [row.as_params() for row in decisions])
-        conn.executemany(outcome, [found.as_params() for found in outcomes])
+    write_rows(conn, decisions, outcomes, f"jr-tail{rows}-", 0)
     conn.close()
 
 

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -29,6 +28,7 @@ from judge_router.serving.answers import ClosingStreamingResponse, headers
 from judge_router.serving.bodies import ChatCompletionRequest, RouteRequest
 from judge_router.serving.body_limit import BodySizeLimit
 from judge_router.serving.chat_api import ChatDialect
+from judge_router.serving.dashboard.query import moment as parse_moment
 from judge_router.serving.dashboard.routes import BODIES as DASHBOARD_BODIES
 from judge_router.serving.dashboard.routes import add_dashboard
 from judge_router.serving.dialect import Dialect
@@ -59,24 +59,10 @@ log = logging.getLogger(__name__)
 
 
 def parse_since(since: str | None) -> str | None:
-    """An ISO date or datetime (UTC when no zone is given), normalised for comparing with the ledger."""
-    if since is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(since)
-    except ValueError:
-        raise StarletteHTTPException(
-            400, f"since={since!r} is not an ISO date or datetime (e.g. 2026-11-01)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        moment = datetime.min  # the zone shift left the calendar: flagged as out of range below
-    if not 1 < moment.year < 9999:  # the day after `since` is computed too
-        raise StarletteHTTPException(400, f"since={since!r} is out of range (years 2 to 9998)")
-    return moment.isoformat()
+    """An ISO date or datetime (UTC when no zone is given), normalised for comparing with the ledger;
+    a 400 when it is not one (the dashboard reads its windows the same way)."""
+    moment = parse_moment("since", since)
+    return None if moment is None else moment.isoformat()
 
 
 def model_object(name: str) -> dict[str, Any]:
