@@ -3,7 +3,7 @@ happens when Redis cannot be reached: each call fails fast (`RedisDown`) for a b
 doubling to 5 s) after a failure, so the callers fall back to this process at once instead of
 waiting on a dead server per request; the first call after the backoff tries again.
 
-`redis` is an optional dependency (`pip install 'judge-router[scale]'`), imported only here.
+`redis` is an optional dependency (`pip install 'judge-router[redis]'`), imported only here.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class RedisLink:
             from redis.asyncio import Redis
         except ImportError:  # pragma: no cover - the extra is part of dev
             raise RuntimeError(
-                "a redis:// URL needs the redis client: pip install 'judge-router[scale]'"
+                "a redis:// URL needs the redis client: pip install 'judge-router[redis]'"
             ) from None
         self.url = safe_url(url)
         self.name = name
@@ -96,7 +96,7 @@ class RedisLink:
 
     async def ping(self) -> bool:
         try:
-            return bool(await self.run(lambda client: client.ping()))  # type: ignore[arg-type,return-value]
+            return bool(await self.run(lambda client: client.ping()))
         except RedisDown:
             return False
 

@@ -78,8 +78,9 @@ class RedisVerdictStore:
         try:
             await self.link.run(lambda client: client.set(PREFIX + key, text, ex=self.ttl_s))
         except RedisDown:
+            # Kept in this process only: the memory layer in front remembers it, so a replica
+            # cut off from Redis judges each prompt once rather than on every request.
             self.link.fell_back("cache_write")
-            return None  # not kept anywhere: the memory layer does not remember it either
         return stored(value)
 
     async def claim(self, key: str) -> Claim:
@@ -92,7 +93,7 @@ class RedisVerdictStore:
         while True:
             try:
                 kind, raw = await self.link.run(
-                    lambda client: self._claim(keys, [token, self.lock_ms], client)  # type: ignore[arg-type,return-value]
+                    lambda client: self._claim(keys, [token, self.lock_ms], client)
                 )
             except RedisDown:
                 self.link.fell_back("judged_alone")
@@ -111,12 +112,11 @@ class RedisVerdictStore:
             pause = min(pause * 1.5, POLL_S[1])
 
     async def release(self, key: str, claim: Claim) -> None:
-        if claim.token is None:
+        token = claim.token
+        if token is None:
             return
         try:
-            await self.link.run(
-                lambda client: self._release([LOCK_PREFIX + key], [claim.token], client)  # type: ignore[arg-type,return-value]
-            )
+            await self.link.run(lambda client: self._release([LOCK_PREFIX + key], [token], client))
         except RedisDown:
             pass  # the claim expires by itself after lock_s
 

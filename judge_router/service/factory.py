@@ -20,6 +20,7 @@ from judge_router.routing.judges.chain import JudgeChain, build_judges
 from judge_router.routing.memory_layer import MemoryLayer
 from judge_router.routing.pipeline import DecisionPipeline
 from judge_router.routing.redis_store import RedisVerdictStore
+from judge_router.routing.shared_flight import SharedFlight
 from judge_router.routing.verdict_store import DiskVerdictStore, NoVerdictStore, VerdictStore
 from judge_router.service.budget_tracker import Clock, utc_now
 from judge_router.service.cascade import CascadeStrategy
@@ -34,6 +35,7 @@ from judge_router.upstream.model_chain import ModelChain
 from judge_router.upstream.prices import Pricer
 from judge_router.upstream.redact import Redactor
 from judge_router.upstream.redis_breaker import RedisBreaker
+
 
 @dataclass(slots=True)
 class Links:
@@ -121,6 +123,12 @@ def verdict_store(settings: Settings, links: Links | None = None) -> VerdictStor
     return MemoryLayer(store, cache.memory_entries) if cache.memory_entries else store
 
 
+def shared_flight(verdicts: VerdictStore) -> SharedFlight | None:
+    """The store's one flight across replicas, if it is a shared (Redis) store."""
+    inner = verdicts.store if isinstance(verdicts, MemoryLayer) else verdicts
+    return inner if isinstance(inner, RedisVerdictStore) else None
+
+
 def build_engine(
     settings: Settings,
     *,
@@ -168,7 +176,7 @@ def build_engine(
         },
         clock=clock,
         quality=quality,
-        shared_flight=verdicts.store if isinstance(verdicts, MemoryLayer) else verdicts,
+        shared_flight=shared_flight(verdicts),
         redis=list(links.by_url.values()),
     )
     return Engine(settings, parts)
