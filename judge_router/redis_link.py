@@ -30,15 +30,17 @@ class RedisDown(Exception):
 
 
 class RedisLink:
-    def __init__(self, url: str, password: str | None = None, name: str = "redis"):
+    def __init__(self, url: str, password: str | None = None, use: str = "cache"):
         try:
             from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
         except ImportError:  # pragma: no cover - the extra is part of dev
             raise RuntimeError(
                 "a redis:// URL needs the redis client: pip install 'judge-router[redis]'"
             ) from None
         self.url = safe_url(url)
-        self.name = name
+        self.uses = [use]  # what this server holds for the engine: cache, state
         self.client: Redis = Redis.from_url(
             url,
             password=password,
@@ -46,6 +48,10 @@ class RedisLink:
             socket_connect_timeout=OP_TIMEOUT_S,
             health_check_interval=30,
             max_connections=200,
+            # One immediate retry, on a fresh connection: a pooled connection that died with a
+            # restarted server fails once. redis-py's default (3 retries, growing pauses) would
+            # hold a request for seconds while Redis is down; this link's backoff does that job.
+            retry=Retry(NoBackoff(), 1),
         )
         self.errors = 0
         self.fallbacks: dict[str, int] = {}  # what was done locally instead, by kind
@@ -53,6 +59,10 @@ class RedisLink:
         self._retry_at = 0.0
         self._backoff_s = BACKOFF_S[0]
         self._down_since: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"redis ({', '.join(self.uses)})"
 
     @property
     def reachable(self) -> bool:
@@ -103,6 +113,7 @@ class RedisLink:
     def health(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "uses": list(self.uses),
             "reachable": self.reachable,
             "errors": self.errors,
             "fallbacks": dict(self.fallbacks),

@@ -41,11 +41,13 @@ def wait_for(condition: Callable[[], bool], what: str, deadline_s: float = DEADL
 
 
 class RedisServer:
-    """redis-server on 127.0.0.1 without persistence; stop() and start() keep its port."""
+    """redis-server on 127.0.0.1 without persistence, working in its own temporary directory;
+    stop() and start() keep its port (a restarted Redis starts empty)."""
 
     def __init__(self) -> None:
         if not os.path.exists(REDIS_SERVER):
-            missing("redis-server is not installed (apt-get install -y redis-server)")
+            missing(f"{REDIS_SERVER} is not installed (apt-get install -y redis-server)")
+        self.root = Path(tempfile.mkdtemp(prefix="jr-redis-"))
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
@@ -68,11 +70,17 @@ class RedisServer:
 
     def start(self) -> None:
         command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "no", "--protected-mode", "no"]
-        self.process = subprocess.Popen(
+        command += ["--appendonly", "no", "--protected-mode", "no", "--dir", str(self.root)]
+        self.process = process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        wait_for(self.ping, f"redis-server on port {self.port}")
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"redis-server exited with {process.returncode}")
+            return self.ping()
+
+        wait_for(up, f"redis-server on port {self.port}")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -88,6 +96,10 @@ class RedisServer:
             client.flushall()
         finally:
             client.close()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class PostgresServer:

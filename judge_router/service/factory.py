@@ -44,19 +44,22 @@ class Links:
     settings: Settings
     by_url: dict[str, RedisLink] = field(default_factory=dict)
 
-    def get(self, url: str | None, password: str | None, name: str) -> RedisLink:
+    def get(self, url: str | None, password: str | None, use: str) -> RedisLink:
         assert url is not None  # the config requires the URL with the redis backend
-        if url not in self.by_url:
-            self.by_url[url] = RedisLink(url, password, name)
-        return self.by_url[url]
+        link = self.by_url.get(url)
+        if link is None:
+            link = self.by_url[url] = RedisLink(url, password, use)
+        elif use not in link.uses:
+            link.uses.append(use)
+        return link
 
     def cache(self) -> RedisLink:
         cache = self.settings.cache
-        return self.get(cache.redis_url, cache.redis_password, "redis (cache)")
+        return self.get(cache.redis_url, cache.redis_password, "cache")
 
     def state(self) -> RedisLink:
         state = self.settings.state
-        return self.get(state.redis_url, state.redis_password, "redis (state)")
+        return self.get(state.redis_url, state.redis_password, "state")
 
 
 def _postgres_ledger(settings: Settings) -> Ledger:
@@ -153,7 +156,9 @@ def build_engine(
     else:
         judge = settings.judge
         chain = JudgeChain(judges, judge.on_failure, judge_breaker, judge.model)
-    model_breaker = model_breaker or BREAKERS[state](settings.routing.circuit_breaker, links, "models")
+    model_breaker = model_breaker or BREAKERS[state](
+        settings.routing.circuit_breaker, links, "models"
+    )
     per_minute = settings.server.rate_limit_per_minute
     if rate_limiter is None and per_minute:
         rate_limiter = RATE_LIMITERS[state](per_minute, links)
