@@ -50,7 +50,7 @@ class Links:
         if link is None:
             link = self.by_url[url] = RedisLink(url, password, use)
         elif use not in link.uses:
-            link.uses.append(use)
+            link.uses = sorted([*link.uses, use])
         return link
 
     def cache(self) -> RedisLink:

@@ -1,0 +1,182 @@
+"""Several `judge-router serve` processes sharing one real redis-server: one judge call per prompt
+across them, one rate limit, one set of circuits; Redis stopped mid-run, then back."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from judge_router.testing.fake_upstream import FakeUpstream
+
+from fakes import model_entry, settings_data
+from servers import clean_env, start_server
+from store_servers import RedisServer, wait_for
+
+pytestmark = pytest.mark.slow  # real processes and a real redis-server
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as fake:
+        yield fake
+
+
+class Replicas:
+    """`count` serve processes on one config, each with its own SQLite ledger."""
+
+    def __init__(self, tmp_path: Path, data: dict[str, Any], count: int):
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(data))
+
+        def start(index: int) -> tuple[subprocess.Popen[bytes], str]:
+            home = tmp_path / f"replica-{index}"
+            home.mkdir()
+            return start_server(config, clean_env(home), home / "server.log")
+
+        with ThreadPoolExecutor(count) as pool:  # litellm's import takes seconds: start together
+            started = list(pool.map(start, range(count)))
+        self.processes = [process for process, _ in started]
+        self.bases = [base for _, base in started]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[list[Replicas]]:
+    made: list[Replicas] = []
+    yield made
+    for group in made:
+        group.stop()
+
+
+def shared_config(tmp_path: Path, redis: RedisServer, upstream: FakeUpstream) -> dict[str, Any]:
+    data = settings_data(tmp_path, cache={"backend": "redis", "redis_url": redis.url})
+    # Slow enough that every request of a burst is in flight while the first is judged.
+    data["judge"]["model"] = "openai/slow-500-judge"
+    for entries in [[data["judge"]], *data["tiers"].values()]:
+        for entry in entries:
+            entry["litellm_params"]["api_base"] = upstream.base_url
+    return data
+
+
+def judge_calls(upstream: FakeUpstream, marker: str) -> int:
+    """Calls the fake provider got for the judge about a prompt containing `marker`."""
+    return sum(
+        1
+        for request in upstream.requests
+        if "judge" in str((request.body or {}).get("model")) and marker in str(request.body)
+    )
+
+
+def route(http: httpx.Client, base: str, prompt: str, **extra: Any) -> httpx.Response:
+    body = {"messages": [{"role": "user", "content": prompt}], **extra}
+    return http.post(f"{base}/route", json=body)
+
+
+def test_a_burst_of_one_new_prompt_over_three_replicas_makes_one_judge_call(
+    tmp_path: Path, redis_server: RedisServer, upstream: FakeUpstream, replicas: list[Replicas]
+) -> None:
+    group = Replicas(tmp_path, shared_config(tmp_path, redis_server, upstream), 3)
+    replicas.append(group)
+    prompt = "burst-prompt-7f3a: prove that the halting problem is undecidable"
+    with httpx.Client(timeout=20) as http, ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda i: route(http, group.bases[i % 3], prompt), range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert judge_calls(upstream, "burst-prompt-7f3a") == 1
+    sources = [a.json()["source"] for a in answers]
+    assert sources.count("llm") == 1 and sources.count("cache") == 19, sources
+    assert {a.json()["tier"] for a in answers} == {"medium"}
+
+
+def test_a_rate_limit_admits_n_a_minute_across_the_replicas(
+    tmp_path: Path, redis_server: RedisServer, upstream: FakeUpstream, replicas: list[Replicas]
+) -> None:
+    data = shared_config(tmp_path, redis_server, upstream)
+    data["server"]["rate_limit_per_minute"] = 3  # a token every 20 s: none comes back mid-test
+    group = Replicas(tmp_path, data, 3)
+    replicas.append(group)
+    with httpx.Client(timeout=20) as http:
+        statuses = [
+            route(http, group.bases[i % 3], "hi", tier="low").status_code for i in range(12)
+        ]
+    assert statuses.count(200) == 3 and statuses.count(429) == 9, statuses
+
+
+def test_a_circuit_opened_by_one_replica_is_open_for_the_others(
+    tmp_path: Path, redis_server: RedisServer, upstream: FakeUpstream, replicas: list[Replicas]
+) -> None:
+    data = shared_config(tmp_path, redis_server, upstream)
+    data["routing"] = {"circuit_breaker": {"failures": 2, "cooldown_s": 300}}
+    data["tiers"]["low"] = [
+        model_entry("fail-500-cheap", base=upstream.base_url),
+        model_entry("cheap-b", base=upstream.base_url),
+    ]
+    group = Replicas(tmp_path, data, 2)
+    replicas.append(group)
+    first, second = group.bases
+    body = {"model": "auto:low", "messages": [{"role": "user", "content": "hello"}]}
+
+    def failing_calls() -> int:
+        return sum(1 for r in upstream.requests if (r.body or {}).get("model") == "fail-500-cheap")
+
+    with httpx.Client(timeout=20) as http:
+        for _ in range(2):  # two failures in a row on the first replica open the circuit
+            answer = http.post(f"{first}/v1/chat/completions", json=body)
+            assert answer.status_code == 200 and answer.json()["model"] == "cheap-b"
+        assert failing_calls() == 2
+        health = http.get(f"{second}/healthz").json()
+        assert "openai/fail-500-cheap" in health["open_circuits"]["models"]
+        answer = http.post(f"{second}/v1/chat/completions", json=body)
+        assert answer.status_code == 200 and answer.json()["model"] == "cheap-b"
+    assert failing_calls() == 2  # the second replica skipped it: it never saw the failures
+
+
+def test_redis_stopped_mid_run_answers_go_on_and_sharing_resumes(
+    tmp_path: Path, redis_server: RedisServer, upstream: FakeUpstream, replicas: list[Replicas]
+) -> None:
+    group = Replicas(tmp_path, shared_config(tmp_path, redis_server, upstream), 2)
+    replicas.append(group)
+    first, second = group.bases
+    with httpx.Client(timeout=20) as http:
+        assert route(http, first, "before-outage").status_code == 200
+        redis_server.stop()
+        outage = [route(http, base, f"during-outage-{i}") for i, base in enumerate(group.bases)]
+        assert [a.status_code for a in outage] == [200, 200]
+        repeated = route(http, first, "during-outage-0")  # this replica's memory remembers it
+        assert repeated.status_code == 200 and repeated.json()["source"] == "cache"
+        health = http.get(f"{first}/healthz").json()
+        assert health["status"] == "degraded"
+        assert [link["reachable"] for link in health["redis"]] == [False]
+        assert health["redis"][0]["uses"] == ["cache", "state"]
+        metrics = http.get(f"{first}/metrics").text
+        assert 'judge_router_redis_up{uses="cache,state"} 0.0' in metrics
+        assert 'judge_router_redis_fallbacks_total{kind="judged_alone",uses="cache,state"}' in (
+            metrics
+        )
+
+        redis_server.start()  # empty: a restarted Redis without persistence
+        for base in group.bases:
+            wait_for(lambda b=base: http.get(f"{b}/healthz").json()["status"] == "ok",
+                     f"{base} to see Redis again")  # fmt: skip
+        assert route(http, first, "after-outage").json()["source"] == "llm"
+        assert route(http, second, "after-outage").json()["source"] == "cache"
+    assert judge_calls(upstream, "after-outage") == 1
+    assert judge_calls(upstream, "during-outage-0") == 1
