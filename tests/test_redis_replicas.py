@@ -3,7 +3,9 @@ across them, one rate limit, one set of circuits; Redis stopped mid-run, then ba
 
 from __future__ import annotations
 
+import itertools
 import subprocess
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -149,34 +151,77 @@ def test_a_circuit_opened_by_one_replica_is_open_for_the_others(
     assert failing_calls() == 2  # the second replica skipped it: it never saw the failures
 
 
+class Load:
+    """Requests with fresh prompts to every replica from a thread, until stopped."""
+
+    def __init__(self, bases: list[str]):
+        self.bases = bases
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=20) as http:
+            for i in itertools.count():
+                if self._stop.is_set():
+                    return
+                base = self.bases[i % len(self.bases)]
+                self.statuses.append(route(http, base, f"load-{i}").status_code)
+
+    def more_than(self, count: int) -> bool:
+        return len(self.statuses) > count
+
+    def stop(self) -> list[int]:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.statuses
+
+
 def test_redis_stopped_mid_run_answers_go_on_and_sharing_resumes(
     tmp_path: Path, redis_server: RedisServer, upstream: FakeUpstream, replicas: list[Replicas]
 ) -> None:
-    group = Replicas(tmp_path, shared_config(tmp_path, redis_server, upstream), 2)
+    data = shared_config(tmp_path, redis_server, upstream)
+    data["judge"]["model"] = "openai/fake-judge"  # fast: the load should be many requests
+    group = Replicas(tmp_path, data, 2)
     replicas.append(group)
     first, second = group.bases
+    load = Load(group.bases)
     with httpx.Client(timeout=20) as http:
-        assert route(http, first, "before-outage").status_code == 200
-        redis_server.stop()
-        outage = [route(http, base, f"during-outage-{i}") for i, base in enumerate(group.bases)]
-        assert [a.status_code for a in outage] == [200, 200]
-        repeated = route(http, first, "during-outage-0")  # this replica's memory remembers it
-        assert repeated.status_code == 200 and repeated.json()["source"] == "cache"
-        health = http.get(f"{first}/healthz").json()
-        assert health["status"] == "degraded"
-        assert [link["reachable"] for link in health["redis"]] == [False]
-        assert health["redis"][0]["uses"] == ["cache", "state"]
-        metrics = http.get(f"{first}/metrics").text
-        assert 'judge_router_redis_up{uses="cache,state"} 0.0' in metrics
-        assert 'judge_router_redis_fallbacks_total{kind="judged_alone",uses="cache,state"}' in (
-            metrics
-        )
-
-        redis_server.start()  # empty: a restarted Redis without persistence
-        for base in group.bases:
-            wait_for(lambda b=base: http.get(f"{b}/healthz").json()["status"] == "ok",
-                     f"{base} to see Redis again")  # fmt: skip
+        try:
+            outage_and_back(http, load, redis_server, group.bases)
+        finally:
+            statuses = load.stop()
+        assert statuses.count(200) == len(statuses), statuses  # never an error, throughout
         assert route(http, first, "after-outage").json()["source"] == "llm"
         assert route(http, second, "after-outage").json()["source"] == "cache"
     assert judge_calls(upstream, "after-outage") == 1
-    assert judge_calls(upstream, "during-outage-0") == 1
+    assert judge_calls(upstream, "outage-prompt") == 1
+
+
+def outage_and_back(
+    http: httpx.Client, load: Load, redis_server: RedisServer, bases: list[str]
+) -> None:
+    """Stop Redis under load, check one replica's degraded state, start Redis, wait for both."""
+    first = bases[0]
+    wait_for(lambda: load.more_than(5), "requests before the outage")
+    redis_server.stop()
+    during = len(load.statuses)
+    wait_for(lambda: load.more_than(during + 10), "requests during the outage")
+    repeated = [route(http, first, "outage-prompt") for _ in range(2)]
+    assert [a.json()["source"] for a in repeated] == ["llm", "cache"]  # this replica's memory
+    health = http.get(f"{first}/healthz").json()
+    assert health["status"] == "degraded"
+    assert [(link["reachable"], link["uses"]) for link in health["redis"]] == [
+        (False, ["cache", "state"])
+    ]
+    metrics = http.get(f"{first}/metrics").text
+    assert 'judge_router_redis_up{uses="cache,state"} 0.0' in metrics
+    assert 'judge_router_redis_fallbacks_total{kind="judged_alone",uses="cache,state"}' in (metrics)
+
+    redis_server.start()  # empty: a restarted Redis without persistence
+    for base in bases:
+        wait_for(lambda b=base: http.get(f"{b}/healthz").json()["status"] == "ok",
+                 f"{base} to see Redis again")  # fmt: skip
+    after = len(load.statuses)
+    wait_for(lambda: load.more_than(after + 5), "requests after the outage")
