@@ -24,6 +24,7 @@ from judge_router.service.direct import AnswerStrategy
 from judge_router.service.ledger_rows import RowBuilder
 from judge_router.service.quality_loop import QualityLoop, QualityReadings
 from judge_router.service.rate_limits import RateLimiter
+from judge_router.service.shared_spend import SharedSpend
 from judge_router.types import Decision, Source, Tier, round_usd
 from judge_router.upstream.breaker import Breaker
 from judge_router.upstream.litellm_runtime import missing_credentials
@@ -73,6 +74,7 @@ class EngineParts:
     quality: QualityLoop | None = None  # shadow tests and sampling, when configured
     shared_flight: SharedFlight | None = None  # one judge call per prompt across replicas
     redis: Sequence[RedisLink] = ()  # the Redis connections the parts share (closed last)
+    shared_spend: SharedSpend | None = None  # budget counters every replica adds to
 
 
 class Engine:
@@ -85,7 +87,9 @@ class Engine:
         self.model_breaker = parts.model_breaker
         self.rate_limiter = parts.rate_limiter
         self.budgets = (
-            BudgetTracker(settings.budgets, parts.ledger, parts.clock) if settings.budgets else None
+            BudgetTracker(settings.budgets, parts.ledger, parts.clock, shared=parts.shared_spend)
+            if settings.budgets
+            else None
         )
         self.pipeline = DecisionPipeline(
             settings, parts.judges, parts.verdicts, self.budgets, parts.shared_flight

@@ -29,6 +29,7 @@ from judge_router.service.engine import Engine, EngineParts
 from judge_router.service.quality_loop import build_quality_loop
 from judge_router.service.rate_limits import MemoryRateLimiter, RateLimiter
 from judge_router.service.redis_limits import RedisRateLimiter
+from judge_router.service.shared_spend import RedisSpend, SharedSpend
 from judge_router.upstream.breaker import Breaker, MemoryBreaker
 from judge_router.upstream.judge_call import StructuredCaller
 from judge_router.upstream.model_chain import ModelChain
@@ -86,6 +87,10 @@ LEDGERS: dict[str, Callable[[Settings], Ledger]] = {
 BREAKERS: dict[str, Callable[[CircuitBreakerConfig, Links, str], Breaker]] = {
     "memory": lambda config, links, scope: MemoryBreaker(config),
     "redis": lambda config, links, scope: RedisBreaker(links.state(), config, scope),
+}
+SPEND_COUNTERS: dict[str, Callable[[Links], SharedSpend | None]] = {
+    "memory": lambda links: None,  # each replica counts its own rows and reads its ledger
+    "redis": lambda links: RedisSpend(links.state()),
 }
 RATE_LIMITERS: dict[str, Callable[[int, Links], RateLimiter]] = {
     "memory": lambda per_minute, links: MemoryRateLimiter(per_minute),
@@ -168,6 +173,7 @@ def build_engine(
     shadow_breaker = BREAKERS[state](settings.routing.circuit_breaker, links, "shadow")
     quality = build_quality_loop(settings, pricer, redact, ledger, shadow_breaker, clock)
     verdicts = verdicts or verdict_store(settings, links)
+    spend = SPEND_COUNTERS[state](links) if settings.budgets else None
     parts = EngineParts(
         pricer=pricer,
         judges=chain,
@@ -182,6 +188,7 @@ def build_engine(
         clock=clock,
         quality=quality,
         shared_flight=shared_flight(verdicts),
-        redis=list(links.by_url.values()),
+        shared_spend=spend,
+        redis=list(links.by_url.values()),  # every link made above
     )
     return Engine(settings, parts)

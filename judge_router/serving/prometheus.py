@@ -92,7 +92,7 @@ class RedisCollector:
         fallbacks = CounterMetricFamily(
             "judge_router_redis_fallbacks",
             "Work done in this process because Redis was unreachable: cache_read, cache_write, "
-            "judged_alone, claim_timeout, rate_limit, breaker.",
+            "judged_alone, claim_timeout, rate_limit, breaker, budget_add, budget_read.",
             labels=["uses", "kind"],
         )
         for link in self.links:
