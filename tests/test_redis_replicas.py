@@ -3,7 +3,10 @@ across them, one rate limit, one set of circuits; Redis stopped mid-run, then ba
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -13,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 
 from judge_router.testing.fake_upstream import FakeUpstream
@@ -225,3 +229,38 @@ def outage_and_back(
                  f"{base} to see Redis again")  # fmt: skip
     after = len(load.statuses)
     wait_for(lambda: load.more_than(after + 5), "requests after the outage")
+
+
+def test_a_killed_replicas_claim_lapses_and_another_replica_judges(
+    tmp_path: Path, redis_server: RedisServer, upstream: FakeUpstream, replicas: list[Replicas]
+) -> None:
+    data = shared_config(tmp_path, redis_server, upstream)
+    data["judge"]["model"] = "openai/slow-2000-judge"
+    data["judge"]["timeout_s"] = 6
+    data["cache"]["lock_s"] = 3  # above the judge's 2 s, as the docs advise
+    group = Replicas(tmp_path, data, 2)
+    replicas.append(group)
+    doomed, survivor = group.bases
+    prompt = "orphaned-claim-91c2: summarise the proof"
+
+    def doomed_request() -> None:
+        with contextlib.suppress(httpx.TransportError):  # its server dies under it
+            with httpx.Client(timeout=20) as http:
+                route(http, doomed, prompt)
+
+    pending = threading.Thread(target=doomed_request, daemon=True)
+    pending.start()
+    wait_for(lambda: judge_calls(upstream, "orphaned-claim-91c2") == 1, "the first judge call")
+    os.killpg(group.processes[0].pid, signal.SIGKILL)  # holding the claim, verdict unstored
+    group.processes[0].wait(timeout=10)
+    pending.join(timeout=20)
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    try:
+        orphaned = client.keys("jr:judging:*")
+    finally:
+        client.close()
+    assert len(orphaned) == 1  # the dead replica's claim is still there: the survivor must wait
+    with httpx.Client(timeout=20) as http:
+        answer = route(http, survivor, prompt)
+    assert answer.status_code == 200 and answer.json()["source"] == "llm"
+    assert judge_calls(upstream, "orphaned-claim-91c2") == 2  # the survivor judged it itself
