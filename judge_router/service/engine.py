@@ -191,6 +191,13 @@ class Engine:
         if missing:
             listed = "; ".join(f"{model}: {', '.join(names)}" for model, names in missing.items())
             lines.append(f"missing credentials (calls to these models will fail): {listed}")
+        cache = self.settings.cache
+        if cache.enabled and cache.backend == "redis" and cache.lock_s <= judge.timeout_s:
+            lines.append(
+                f"cache.lock_s ({cache.lock_s:g} s) is not above judge.timeout_s "
+                f"({judge.timeout_s:g} s): while a slow judge call runs, other replicas may "
+                "judge the same prompt too"
+            )
         if not judge.is_heuristic and judge.mode != "local" and not self.judges.calls_llm:
             lines.append(
                 f"judge {judge.model} has no credentials; every verdict comes from "
