@@ -31,15 +31,19 @@ from judge_router.config_quality import (
 )
 from judge_router.config_sections import (
     ApiKey,
-    CacheConfig,
     CircuitBreakerConfig,
-    LedgerConfig,
     LitellmParams,
     ModelEntry,
     RoutingConfig,
     ServerConfig,
-    StateConfig,
     default_tiers,
+)
+from judge_router.config_stores import (
+    CacheConfig,
+    LedgerConfig,
+    StateConfig,
+    resolve_stores,
+    url_password,
 )
 from judge_router.types import TIER_ORDER, Tier
 from judge_router.validation import describe_errors
@@ -167,6 +171,7 @@ class Settings(BaseSettings):
         check_rules(self.rules, accepted)
         check_budgets(self.budgets, {key.id for key in self.server.api_keys})
         check_shadow_tests(self.shadow)
+        resolve_stores(self.cache, self.ledger, self.state)
         return self
 
     def quality_models(self) -> list[ModelEntry]:
@@ -197,6 +202,9 @@ class Settings(BaseSettings):
         params = [entry.litellm_params for entry in self.priced_models()]
         found = [p.api_key for p in params if p.api_key]
         found += [key.key for key in self.server.api_keys]
+        stores = (self.cache.redis_password, self.state.redis_password)
+        urls = (self.cache.redis_url, self.state.redis_url, self.ledger.url)
+        found += [s for s in (*stores, *map(url_password, urls)) if s]
         return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
 
     def called_models(self) -> list[ModelEntry]:

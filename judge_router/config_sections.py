@@ -6,7 +6,6 @@ Every field's `description` is the text of the README's configuration table (a t
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -84,63 +83,6 @@ class CircuitBreakerConfig(BaseModel):
 
     failures: int = Field(default=3, ge=1, description="consecutive failures that open it")
     cooldown_s: float = Field(default=30.0, gt=0, description="how long an open circuit skips")
-
-
-class CacheConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(default=True, description="turn the verdict cache off")
-    backend: Literal["disk"] = Field(
-        default="disk", description="where verdicts are kept: `disk` (diskcache under `cache.dir`)"
-    )
-    dir: Path = Field(
-        default=Path("~/.judge-router/cache"),
-        validate_default=True,
-        description="diskcache directory",
-    )
-    ttl_s: int = Field(default=604_800, gt=0, description="verdict lifetime (7 days)")
-    memory_entries: int = Field(
-        default=4096,
-        ge=0,
-        description="verdicts and prompt readings kept in process memory in front of the store "
-        "(`0`: none); at most ~5 KB each with the default `judge.max_input_tokens`",
-    )
-
-    @field_validator("dir", mode="after")
-    @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
-
-
-class LedgerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["sqlite"] = Field(
-        default="sqlite", description="where rows are kept: `sqlite` (the file at `ledger.path`)"
-    )
-    path: Path = Field(
-        default=Path("~/.judge-router/ledger.sqlite"),
-        validate_default=True,
-        description="the SQLite ledger",
-    )
-    store_prompts: bool = Field(
-        default=False,
-        description="store each request's conversation text in the ledger (off: only its hash)",
-    )
-    recovery_path: Path | None = Field(
-        default=None,
-        description="where rows the ledger still cannot write at shutdown are saved, to be "
-        "written at the next start; put it on another disk than the ledger",
-        json_schema_extra={"shown_default": "`<ledger.path>.pending.jsonl`"},
-    )
-    max_pending_rows: int = Field(
-        default=10_000, ge=0, description="rows kept in memory while the ledger cannot be written"
-    )
-
-    @field_validator("path", "recovery_path")
-    @classmethod
-    def _expand(cls, value: Path | None) -> Path | None:
-        return None if value is None else value.expanduser()
 
 
 class ApiKey(BaseModel):
@@ -261,16 +203,6 @@ class RoutingConfig(BaseModel):
         description="how a decided request is answered: `direct` (the tier's models in order, "
         "first answer wins) or `cascade` (cheapest tier first, escalated when its answer fails "
         "`cascade.checks`); a rule or the request's `strategy` field may choose per request",
-    )
-
-
-class StateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    backend: Literal["memory"] = Field(
-        default="memory",
-        description="where circuit breakers and rate-limit counters live: `memory` (per worker "
-        "process)",
     )
 
 

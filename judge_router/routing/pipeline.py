@@ -23,6 +23,7 @@ from judge_router.routing.one_flight import LeaderCancelled, OneFlight
 from judge_router.routing.reading import ConversationReader
 from judge_router.routing.request import ModelNames, RoutingRequest, explicit_choice
 from judge_router.routing.rules import Rules
+from judge_router.routing.shared_flight import Claim, SharedFlight
 from judge_router.routing.verdict_store import VerdictStore
 from judge_router.types import Decision, Source, Tier, Verdict
 
@@ -45,11 +46,13 @@ class DecisionPipeline:
         judges: JudgeChain,
         verdicts: VerdictStore,
         budgets: BudgetCheck | None = None,
+        shared: SharedFlight | None = None,
     ):
         self.settings = settings
         self.judges = judges
         self.verdicts = verdicts
         self.budgets = budgets
+        self.shared = shared  # one flight across replicas (Redis), if the store is shared
         self.reader = ConversationReader(
             settings.judge.max_input_tokens,
             judges.identity,
@@ -267,13 +270,23 @@ class DecisionPipeline:
 
         async def judge_and_keep() -> tuple[Judged, bool]:
             # A store that yields (a network one) may have gained the verdict since the cache
-            # step looked: the previous flight can have ended in between.
-            found = await self.verdicts.get(reading.key)
+            # step looked: the previous flight can have ended in between. A shared store's
+            # claim looks too, and waits while another replica judges the prompt.
+            claim = Claim()
+            if self.shared is not None:
+                claim = await self.shared.claim(reading.key)
+                found = claim.found
+            else:
+                found = await self.verdicts.get(reading.key)
             if found is not None:
                 return Judged(found.verdict, cacheable=True), True
-            judged = await self.judges.judge(reading.view)
-            if judged.cacheable:  # paid for: kept even if this request is cancelled meanwhile
-                await asyncio.shield(self.verdicts.put(reading.key, judged.verdict))
+            try:
+                judged = await self.judges.judge(reading.view)
+                if judged.cacheable:  # paid for: kept even if this request is cancelled meanwhile
+                    await asyncio.shield(self.verdicts.put(reading.key, judged.verdict))
+            finally:
+                if self.shared is not None and claim.token is not None:
+                    await asyncio.shield(self.shared.release(reading.key, claim))
             return judged, False
 
         while True:

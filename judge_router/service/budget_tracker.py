@@ -6,6 +6,9 @@ most FIRST_READ_WAIT_S). The ledger's figure counts the rows created before the 
 began (`cutoff`); the rows observed since, created at or after it, are added on top, so a row is
 never counted twice. A row created before the cutoff but committed after the read (a write that was
 queued) is missed until the next read. A stream's provisional row is not counted: its final row is.
+
+With `shared` (Redis, several replicas) every replica also adds its rows to shared counters and
+reads them back at most every SHARED_READ_S; a budget's spend is the larger of the two figures.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,12 +28,14 @@ from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.config_policy import ACTION_RANK, CAP_TIERS, Budget
 from judge_router.routing.budget_limits import BudgetLimit
 from judge_router.routing.request import RoutingRequest
+from judge_router.service.shared_spend import SharedSpend
 from judge_router.types import round_usd
 
 log = logging.getLogger(__name__)
 
 REFRESH_S = 30.0
 FIRST_READ_WAIT_S = 2.0
+SHARED_READ_S = 0.5  # how stale another replica's spend may be here (one MGET per interval)
 Clock = Callable[[], datetime]
 
 
@@ -55,12 +61,16 @@ class BudgetTracker:
         ledger: Ledger,
         clock: Clock = utc_now,
         refresh_s: float = REFRESH_S,
+        shared: SharedSpend | None = None,
     ):
         self.budgets = list(budgets)
         self.scopes = [SpendScope.of(budget) for budget in self.budgets]
         self.ledger = ledger
         self.clock = clock
         self.refresh_s = refresh_s
+        self.shared = shared
+        self._names = [budget.name for budget in self.budgets]
+        self._shared_read_at = -math.inf
         self.rejected = [0] * len(self.budgets)  # since start; refused requests have no row
         self._month = month_bounds(clock())
         self._month_iso = tuple(moment.isoformat() for moment in self._month)
@@ -78,10 +88,25 @@ class BudgetTracker:
         self._since_cutoff = [0.0] * count
         # While a read runs: its cutoff, and the rows observed since that are created after it.
         self._reading: tuple[str, list[float]] | None = None
+        self._shared_figures = [0.0] * count  # every replica's rows, as Redis last said
 
     def spent(self, index: int) -> float:
         self._roll_over()
-        return self._base[index] + self._since_cutoff[index]
+        return max(self._base[index] + self._since_cutoff[index], self._shared_figures[index])
+
+    def _month_key(self) -> str:
+        return self._month[0].strftime("%Y-%m")
+
+    async def _read_shared(self) -> None:
+        """The shared counters, if the last read is older than SHARED_READ_S (kept if it fails)."""
+        now = time.monotonic()
+        if self.shared is None or now - self._shared_read_at < SHARED_READ_S:
+            return
+        self._shared_read_at = now  # concurrent requests go on with the figures they have
+        month = self._month
+        totals = await self.shared.totals(self._names, self._month_key())
+        if totals is not None and month == self._month:
+            self._shared_figures = totals
 
     def _roll_over(self) -> None:
         now = self.clock()
@@ -106,13 +131,17 @@ class BudgetTracker:
         cost = row_spend(row)
         if not cost:
             return
+        covered = []
         for index, scope in enumerate(self.scopes):
             if not scope.covers(row.metadata, row.api_key_id):
                 continue
+            covered.append(self._names[index])
             if row.created_at >= self._cutoff:
                 self._since_cutoff[index] += cost
             if self._reading is not None and row.created_at >= self._reading[0]:
                 self._reading[1][index] += cost
+        if self.shared is not None:
+            self.shared.add(covered, self._month_key(), cost)
 
     async def refresh(self) -> bool:
         """Read the month's spend from the ledger; False (and the figures kept) if it fails."""
@@ -168,6 +197,8 @@ class BudgetTracker:
             self._waited = True
 
     async def aclose(self) -> None:
+        if self.shared is not None:
+            await self.shared.aclose()
         task, self._task = self._task, None
         if task is None or task.done():
             return
@@ -191,6 +222,7 @@ class BudgetTracker:
             return None
         if self._task is None or not self._waited:
             await self.ready()
+        await self._read_shared()
         chosen, rank = None, 0
         for index, (budget, scope) in enumerate(zip(self.budgets, self.scopes, strict=True)):
             if not scope.covers(request.metadata, request.api_key_id):
@@ -225,6 +257,7 @@ class BudgetTracker:
     async def report(self) -> list[dict[str, Any]]:
         """Each budget's month so far, for /stats."""
         await self.ready()
+        await self._read_shared()
         return [
             {
                 "name": budget.name,

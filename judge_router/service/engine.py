@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +12,11 @@ from pydantic import BaseModel
 from judge_router.accounting.ledger import Ledger
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.config import Settings
+from judge_router.redis_link import RedisLink
 from judge_router.routing.judges.chain import JudgeChain
 from judge_router.routing.pipeline import DecisionPipeline
 from judge_router.routing.request import RoutingRequest, model_names
+from judge_router.routing.shared_flight import SharedFlight
 from judge_router.routing.verdict_store import VerdictStore
 from judge_router.service.answering import Answering
 from judge_router.service.budget_tracker import BudgetTracker, Clock, utc_now
@@ -22,6 +24,7 @@ from judge_router.service.direct import AnswerStrategy
 from judge_router.service.ledger_rows import RowBuilder
 from judge_router.service.quality_loop import QualityLoop, QualityReadings
 from judge_router.service.rate_limits import RateLimiter
+from judge_router.service.shared_spend import SharedSpend
 from judge_router.types import Decision, Source, Tier, round_usd
 from judge_router.upstream.breaker import Breaker
 from judge_router.upstream.litellm_runtime import missing_credentials
@@ -69,6 +72,9 @@ class EngineParts:
     strategies: Callable[[DecisionPipeline], Mapping[str, AnswerStrategy]]
     clock: Clock = field(default=utc_now)  # the budgets' month
     quality: QualityLoop | None = None  # shadow tests and sampling, when configured
+    shared_flight: SharedFlight | None = None  # one judge call per prompt across replicas
+    redis: Sequence[RedisLink] = ()  # the Redis connections the parts share (closed last)
+    shared_spend: SharedSpend | None = None  # budget counters every replica adds to
 
 
 class Engine:
@@ -81,9 +87,14 @@ class Engine:
         self.model_breaker = parts.model_breaker
         self.rate_limiter = parts.rate_limiter
         self.budgets = (
-            BudgetTracker(settings.budgets, parts.ledger, parts.clock) if settings.budgets else None
+            BudgetTracker(settings.budgets, parts.ledger, parts.clock, shared=parts.shared_spend)
+            if settings.budgets
+            else None
         )
-        self.pipeline = DecisionPipeline(settings, parts.judges, parts.verdicts, self.budgets)
+        self.pipeline = DecisionPipeline(
+            settings, parts.judges, parts.verdicts, self.budgets, parts.shared_flight
+        )
+        self.redis = list(parts.redis)
         self.rows = RowBuilder(settings, parts.pricer)
         self.answering = Answering(
             parts.strategies(self.pipeline),
@@ -180,6 +191,13 @@ class Engine:
         if missing:
             listed = "; ".join(f"{model}: {', '.join(names)}" for model, names in missing.items())
             lines.append(f"missing credentials (calls to these models will fail): {listed}")
+        cache = self.settings.cache
+        if cache.enabled and cache.backend == "redis" and cache.lock_s <= judge.timeout_s:
+            lines.append(
+                f"cache.lock_s ({cache.lock_s:g} s) is not above judge.timeout_s "
+                f"({judge.timeout_s:g} s): while a slow judge call runs, other replicas may "
+                "judge the same prompt too"
+            )
         if not judge.is_heuristic and judge.mode != "local" and not self.judges.calls_llm:
             lines.append(
                 f"judge {judge.model} has no credentials; every verdict comes from "
@@ -198,3 +216,5 @@ class Engine:
             await self.budgets.aclose()
         self.verdicts.close()
         await self.ledger.close()
+        for link in self.redis:
+            await link.aclose()

@@ -93,7 +93,7 @@ TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Build the app. `engine` may be given (tests); otherwise build_engine makes it from `settings`."""
     built = engine or build_engine(settings)
-    telemetry = Telemetry(built.quality_readings)
+    telemetry = Telemetry(built.quality_readings, built.redis)
     built.observers.append(telemetry.observe_row)
     reloader = ModelReloader(built.judges.local_slot)  # POST /admin/reload and SIGHUP
 

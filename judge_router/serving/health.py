@@ -1,5 +1,5 @@
-"""GET /healthz's body: whether the judge can be called, its local model loaded, and the cache and
-ledger can be written."""
+"""GET /healthz's body: whether the judge can be called, its local model loaded, the cache and
+ledger can be written, and Redis (when configured) reached."""
 
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ async def health(engine: Engine) -> dict[str, Any]:
     # A model file that could not be read is degraded even while an older model answers: the
     # next start (or worker) would come up without one.
     local_ok = local is None or local["error"] is None
-    return {
-        "status": "ok" if cache.writable and ledger.writable and local_ok else "degraded",
+    # Each link is pinged, so a Redis that came back is seen here without waiting for traffic.
+    redis_ok = [await link.ping() for link in engine.redis]
+    healthy = cache.writable and ledger.writable and local_ok and all(redis_ok)
+    body: dict[str, Any] = {
+        "status": "ok" if healthy else "degraded",
         "open_circuits": {
             "judge": await judges.breaker.open_circuits(),
             "models": await engine.model_breaker.open_circuits(),
@@ -45,6 +48,9 @@ async def health(engine: Engine) -> dict[str, Any]:
             "dropped_rows": ledger.dropped_rows,
         },
     }
+    if engine.redis:  # what each Redis holds, whether it answers, and what was done without it
+        body["redis"] = [link.health() for link in engine.redis]
+    return body
 
 
 def mode_in_effect(judges: JudgeChain, configured: str) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.redis_link import RedisLink
 from judge_router.service.quality_loop import QualityReadings
 from judge_router.types import Source
 
@@ -73,12 +74,48 @@ class QualityCollector:
         yield from (by_model, grades, by_tier, done, dropped, cost, queued)
 
 
+class RedisCollector:
+    """Each Redis link's state and what this process did alone while it was unreachable."""
+
+    def __init__(self, links: Sequence[RedisLink]):
+        self.links = links
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "judge_router_redis_up",
+            "1 while Redis answered its last call, 0 while this process works without it.",
+            labels=["uses"],
+        )
+        errors = CounterMetricFamily(
+            "judge_router_redis_errors", "Redis calls that failed or timed out.", labels=["uses"]
+        )
+        fallbacks = CounterMetricFamily(
+            "judge_router_redis_fallbacks",
+            "Work done in this process because Redis was unreachable: cache_read, cache_write, "
+            "judged_alone, claim_timeout, rate_limit, breaker, budget_add, budget_read.",
+            labels=["uses", "kind"],
+        )
+        for link in self.links:
+            uses = ",".join(link.uses)
+            up.add_metric([uses], 1 if link.reachable else 0)
+            errors.add_metric([uses], link.errors)
+            for kind, count in sorted(link.fallbacks.items()):
+                fallbacks.add_metric([uses, kind], count)
+        yield from (up, errors, fallbacks)
+
+
 class Telemetry:
-    def __init__(self, quality: Callable[[], QualityReadings] | None = None) -> None:
-        """`quality`: the engine's quality_readings, read at each scrape."""
+    def __init__(
+        self,
+        quality: Callable[[], QualityReadings] | None = None,
+        redis: Sequence[RedisLink] = (),
+    ) -> None:
+        """`quality`: the engine's quality_readings, read at each scrape; `redis`: its links."""
         self.registry = CollectorRegistry()
         if quality is not None:
             self.registry.register(QualityCollector(quality))
+        if redis:
+            self.registry.register(RedisCollector(redis))
         self._children: dict[tuple[Counter | Histogram, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "judge_router_requests",
