@@ -96,7 +96,7 @@ class RedisLink:
 
     async def ping(self) -> bool:
         try:
-            return bool(await self.run(lambda client: client.ping()))  # type: ignore[arg-type,return-value]
+            return bool(await self.run(lambda client: client.ping()))
         except RedisDown:
             return False
 

@@ -92,7 +92,7 @@ class RedisVerdictStore:
         while True:
             try:
                 kind, raw = await self.link.run(
-                    lambda client: self._claim(keys, [token, self.lock_ms], client)  # type: ignore[arg-type,return-value]
+                    lambda client: self._claim(keys, [token, self.lock_ms], client)
                 )
             except RedisDown:
                 self.link.fell_back("judged_alone")
@@ -111,12 +111,11 @@ class RedisVerdictStore:
             pause = min(pause * 1.5, POLL_S[1])
 
     async def release(self, key: str, claim: Claim) -> None:
-        if claim.token is None:
+        token = claim.token
+        if token is None:
             return
         try:
-            await self.link.run(
-                lambda client: self._release([LOCK_PREFIX + key], [claim.token], client)  # type: ignore[arg-type,return-value]
-            )
+            await self.link.run(lambda client: self._release([LOCK_PREFIX + key], [token], client))
         except RedisDown:
             pass  # the claim expires by itself after lock_s
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +12,11 @@ from pydantic import BaseModel
 from judge_router.accounting.ledger import Ledger
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.config import Settings
+from judge_router.redis_link import RedisLink
 from judge_router.routing.judges.chain import JudgeChain
 from judge_router.routing.pipeline import DecisionPipeline
 from judge_router.routing.request import RoutingRequest, model_names
+from judge_router.routing.shared_flight import SharedFlight
 from judge_router.routing.verdict_store import VerdictStore
 from judge_router.service.answering import Answering
 from judge_router.service.budget_tracker import BudgetTracker, Clock, utc_now
@@ -69,6 +71,8 @@ class EngineParts:
     strategies: Callable[[DecisionPipeline], Mapping[str, AnswerStrategy]]
     clock: Clock = field(default=utc_now)  # the budgets' month
     quality: QualityLoop | None = None  # shadow tests and sampling, when configured
+    shared_flight: SharedFlight | None = None  # one judge call per prompt across replicas
+    redis: Sequence[RedisLink] = ()  # the Redis connections the parts share (closed last)
 
 
 class Engine:

@@ -20,6 +20,7 @@ from judge_router.routing.judges.chain import JudgeChain, build_judges
 from judge_router.routing.memory_layer import MemoryLayer
 from judge_router.routing.pipeline import DecisionPipeline
 from judge_router.routing.redis_store import RedisVerdictStore
+from judge_router.routing.shared_flight import SharedFlight
 from judge_router.routing.verdict_store import DiskVerdictStore, NoVerdictStore, VerdictStore
 from judge_router.service.budget_tracker import Clock, utc_now
 from judge_router.service.cascade import CascadeStrategy
@@ -34,6 +35,7 @@ from judge_router.upstream.model_chain import ModelChain
 from judge_router.upstream.prices import Pricer
 from judge_router.upstream.redact import Redactor
 from judge_router.upstream.redis_breaker import RedisBreaker
+
 
 @dataclass(slots=True)
 class Links:
@@ -62,8 +64,10 @@ def _postgres_ledger(settings: Settings) -> Ledger:
 
     ledger = settings.ledger
     assert ledger.url is not None
+    # One recovery file per replica, on its own disk: beside where the SQLite ledger would be.
+    recovery = ledger.recovery_path or ledger.path.with_name("ledger.postgresql.pending.jsonl")
     return PostgresLedger(
-        ledger.url, ledger.pool_size, ledger.max_pending_rows, recovery_path=ledger.recovery_path
+        ledger.url, ledger.pool_size, ledger.max_pending_rows, recovery_path=recovery
     )
 
 
@@ -121,6 +125,12 @@ def verdict_store(settings: Settings, links: Links | None = None) -> VerdictStor
     return MemoryLayer(store, cache.memory_entries) if cache.memory_entries else store
 
 
+def shared_flight(verdicts: VerdictStore) -> SharedFlight | None:
+    """The store's one flight across replicas, if it is a shared (Redis) store."""
+    inner = verdicts.store if isinstance(verdicts, MemoryLayer) else verdicts
+    return inner if isinstance(inner, RedisVerdictStore) else None
+
+
 def build_engine(
     settings: Settings,
     *,
@@ -145,7 +155,9 @@ def build_engine(
     else:
         judge = settings.judge
         chain = JudgeChain(judges, judge.on_failure, judge_breaker, judge.model)
-    model_breaker = model_breaker or BREAKERS[state](settings.routing.circuit_breaker, links, "models")
+    model_breaker = model_breaker or BREAKERS[state](
+        settings.routing.circuit_breaker, links, "models"
+    )
     per_minute = settings.server.rate_limit_per_minute
     if rate_limiter is None and per_minute:
         rate_limiter = RATE_LIMITERS[state](per_minute, links)
@@ -168,7 +180,7 @@ def build_engine(
         },
         clock=clock,
         quality=quality,
-        shared_flight=verdicts.store if isinstance(verdicts, MemoryLayer) else verdicts,
+        shared_flight=shared_flight(verdicts),
         redis=list(links.by_url.values()),
     )
     return Engine(settings, parts)

@@ -35,7 +35,7 @@ class RedisRateLimiter:
     async def take(self, caller: str) -> float:
         keys = [f"jr:rate:{caller}"]
         try:
-            wait = await self.link.run(lambda c: self._take(keys, self._args, c))  # type: ignore[arg-type,return-value]
+            wait = await self.link.run(lambda c: self._take(keys, self._args, c))
         except RedisDown:
             self.link.fell_back("rate_limit")
             return await self.local.take(caller)

@@ -96,7 +96,7 @@ class RedisBreaker:
     async def blocked(self, name: str) -> bool:
         try:
             args = [self.failures]
-            found = await self.link.run(lambda c: self._blocked(self._keys(name), args, c))  # type: ignore[arg-type,return-value]
+            found = await self.link.run(lambda c: self._blocked(self._keys(name), args, c))
         except RedisDown:
             self.link.fell_back("breaker")
             return await self.local.blocked(name)
@@ -105,7 +105,7 @@ class RedisBreaker:
     async def allows(self, name: str) -> bool:
         try:
             args = [self.failures, self.cooldown_ms]
-            found = await self.link.run(lambda c: self._allows(self._keys(name), args, c))  # type: ignore[arg-type,return-value]
+            found = await self.link.run(lambda c: self._allows(self._keys(name), args, c))
         except RedisDown:
             self.link.fell_back("breaker")
             return await self.local.allows(name)
@@ -114,21 +114,21 @@ class RedisBreaker:
     async def success(self, name: str) -> None:
         await self.local.success(name)
         try:
-            await self.link.run(lambda c: self._success(self._keys(name), [name], c))  # type: ignore[arg-type,return-value]
+            await self.link.run(lambda c: self._success(self._keys(name), [name], c))
         except RedisDown:
             self.link.fell_back("breaker")
 
     async def failure(self, name: str) -> None:
         try:
-            args = [self.failures, self.cooldown_ms, name]
-            await self.link.run(lambda c: self._failure(self._keys(name), args, c))  # type: ignore[arg-type,return-value]
+            args: list[str | int] = [self.failures, self.cooldown_ms, name]
+            await self.link.run(lambda c: self._failure(self._keys(name), args, c))
         except RedisDown:
             self.link.fell_back("breaker")
             await self.local.failure(name)
 
     async def open_circuits(self) -> dict[str, float]:
         try:
-            found = await self.link.run(lambda c: self._open([self.names_key], [], c))  # type: ignore[arg-type,return-value]
+            found = await self.link.run(lambda c: self._open([self.names_key], None, c))
         except RedisDown:
             return await self.local.open_circuits()
         pairs = [item.decode() if isinstance(item, bytes) else str(item) for item in found]
