@@ -27,6 +27,7 @@ from judge_router.accounting.quality_stats import (
     OutcomeFacts,
     outcome_facts,
 )
+from judge_router.accounting.read_connection import ReadConnection
 from judge_router.accounting.stats_scan import SCAN_LIMIT_S, SCANNED_FACTS, scanned
 from judge_router.accounting.stats_view import StatsView, conditions, expression
 from judge_router.types import round_usd
@@ -140,7 +141,7 @@ def _per_request(row: dict[str, Any], derive: bool = True) -> dict[str, Any]:
 
 
 def summarise(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     since: str | None = None,
     view: StatsView | None = None,
     scan_limit_s: float = SCAN_LIMIT_S,
@@ -150,7 +151,8 @@ def summarise(
     ISO datetime in UTC, as the ledger writes them); with a `view`, over its filtered rows, plus
     its groups. Raises stats_scan.ScanTooLong when a view that reads the decisions takes over
     `scan_limit_s`."""
-    conn.row_factory = sqlite3.Row
+    if isinstance(conn, sqlite3.Connection):
+        conn.row_factory = sqlite3.Row
     if view is not None and view.needs_rows:
         with scanned(conn, since, view, scan_limit_s):
             return _summary(conn, SCANNED_FACTS, {}, since, view, max_groups)
@@ -159,7 +161,7 @@ def summarise(
 
 
 def _summary(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     facts: str,
     params: dict[str, str],
     since: str | None,
@@ -225,7 +227,7 @@ def _summary(
 
 
 def _groups(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     facts: str,
     params: dict[str, str],
     max_groups: int,
