@@ -129,7 +129,7 @@ class PostgresServer:
         self.process = subprocess.Popen(
             [*self._as_user, str(POSTGRES_BIN / "postgres"), "-D", str(self.data),
              "-p", str(self.port), "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "fsync=off", "-c", "full_page_writes=off",
              "-c", "max_connections=200"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

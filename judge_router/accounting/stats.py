@@ -226,6 +226,12 @@ def _summary(
     return answer
 
 
+# Spend as groups and models are ordered by: to the nano-dollar, so two sums that differ only in
+# the last bits of a float (SQLite and PostgreSQL add in different orders) tie, and the next key
+# decides, the same on both.
+_SPENT = "ROUND(SUM(cost_usd) * 1e9)"
+
+
 def _groups(
     conn: ReadConnection,
     facts: str,
@@ -240,7 +246,7 @@ def _groups(
     source and status once, into temp.stats_groups, which both answers read."""
     labelled = (
         f"{facts}, top AS (SELECT grp AS key, grp_none AS key_none FROM facts "
-        "GROUP BY grp, grp_none ORDER BY SUM(cost_usd) DESC, SUM(requests) DESC, grp "
+        f"GROUP BY grp, grp_none ORDER BY {_SPENT} DESC, SUM(requests) DESC, grp "
         f"LIMIT {int(max_groups)}), "
         "labelled AS (SELECT facts.*, CASE WHEN top.key IS NULL THEN 1 ELSE 0 END AS folded, "
         "CASE WHEN top.key IS NULL THEN '' ELSE facts.grp END AS g, "
@@ -263,7 +269,7 @@ def _groups(
         models: dict[tuple[int, str, int], list[dict[str, Any]]] = {}
         for row in conn.execute(
             f"SELECT {keys}, model, {_MODEL_AGGREGATES} FROM temp.stats_groups "
-            f"GROUP BY {keys}, model ORDER BY SUM(cost_usd) DESC, SUM(requests) DESC, model"
+            f"GROUP BY {keys}, model ORDER BY {_SPENT} DESC, SUM(requests) DESC, model"
         ):
             figures = dict(row)
             key = (figures.pop("folded"), figures.pop("g"), figures.pop("g_none"))
@@ -273,7 +279,7 @@ def _groups(
             dict(row)
             for row in conn.execute(
                 f"SELECT {keys}, {_AGGREGATES}, {_ROUTED_ESTIMATE} FROM temp.stats_groups "
-                f"GROUP BY {keys} ORDER BY folded, SUM(cost_usd) DESC, SUM(requests) DESC, g"
+                f"GROUP BY {keys} ORDER BY folded, {_SPENT} DESC, SUM(requests) DESC, g"
             )
         ]
         shown = {(row["g"], row["g_none"]) for row in rows if not row["folded"]}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from judge_router.accounting.ledger import Ledger
 from judge_router.accounting.sqlite_ledger import SqliteLedger
-from judge_router.config import CircuitBreakerConfig, Settings
+from judge_router.config import CircuitBreakerConfig, ConfigError, Settings
 from judge_router.quality.grader import Grader
 from judge_router.redis_link import RedisLink
 from judge_router.routing.judges.base import Judge
@@ -60,7 +60,12 @@ class Links:
 
 
 def _postgres_ledger(settings: Settings) -> Ledger:
-    from judge_router.accounting.postgres_ledger import PostgresLedger
+    try:
+        from judge_router.accounting.postgres_ledger import PostgresLedger
+    except ImportError:  # pragma: no cover - the extra is part of dev
+        raise ConfigError(
+            "ledger.url needs the PostgreSQL client: pip install 'judge-router[postgres]'"
+        ) from None
 
     ledger = settings.ledger
     assert ledger.url is not None
