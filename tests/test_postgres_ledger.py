@@ -5,6 +5,7 @@ arrive when it is back, and what is still unwritten at shutdown is written at th
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -278,7 +279,7 @@ async def test_rows_unwritten_at_shutdown_are_saved_and_written_at_the_next_star
             assert not await ledger.record(ledger_row(name))
         assert await ledger.record_outcome(OutcomeRow("s1", "feedback", "m", "low", 1.0)) is False
         await ledger.close()
-        assert ledger.dropped == 0 and len(saved.read_text().splitlines()) == 3
+        assert ledger.dropped == 0 and spilled(saved) == 3  # in this process's own file
     finally:
         if postgres_server.process is None:
             postgres_server.start()
@@ -286,10 +287,46 @@ async def test_rows_unwritten_at_shutdown_are_saved_and_written_at_the_next_star
     try:
         await again.health()  # starts the flusher, which writes the replayed rows
         await until(lambda: again.pending == 0)
-        assert stored_ids(postgres_url) == ["kept", "s1", "s2"] and not saved.exists()
+        assert stored_ids(postgres_url) == ["kept", "s1", "s2"]
         assert [row["source"] for row in await again.outcomes_of("s1")] == ["feedback"]
+        assert list(saved.parent.iterdir()) == []  # written, so the claimed file is gone
     finally:
         await again.close()
+
+
+def spilled(saved: Path) -> int:
+    """The rows in every file spilled beside `saved`."""
+    return sum(len(p.read_text().splitlines()) for p in saved.parent.glob(saved.name + "*"))
+
+
+async def test_processes_sharing_a_folder_spill_to_files_of_their_own(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """Workers or replicas on one machine: two spills never overwrite each other, and the next
+    process to start claims both (renamed first, so two starting together do not both)."""
+    saved = tmp_path / "pending.jsonl"
+    first = PostgresLedger(postgres_url, recovery_path=saved, **FAST)
+    postgres_server.stop()
+    try:
+        assert not await first.record(ledger_row("w1"))
+        await first.close()
+        (saved.parent / f"{saved.name}.4242").write_text(  # as another process left it
+            (saved.parent / f"{saved.name}.{os.getpid()}").read_text().replace("w1", "w2")
+        )
+        assert spilled(saved) == 2
+    finally:
+        postgres_server.start()
+    again = PostgresLedger(postgres_url, recovery_path=saved, **FAST)
+    # Its claims are its own while it lives: a replica starting now finds nothing to claim.
+    late = PostgresLedger(postgres_url, recovery_path=saved, **FAST)
+    try:
+        assert again.pending == 2 and late.pending == 0
+        await again.health()
+        await until(lambda: again.pending == 0)
+        assert stored_ids(postgres_url) == ["w1", "w2"] and list(tmp_path.iterdir()) == []
+    finally:
+        await again.close()
+        await late.close()
 
 
 async def test_a_repeated_request_id_is_refused_and_counted_not_retried(

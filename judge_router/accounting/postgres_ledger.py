@@ -87,7 +87,7 @@ class PostgresLedger(PostgresReads):
         pool_log = logging.getLogger("psycopg.pool")
         if pool_log.level == logging.NOTSET:  # a line per reconnection try: this logs the changes
             pool_log.setLevel(logging.ERROR)
-        replayed = recovery.load(self.recovery_path)
+        replayed, self._claimed = recovery.claim_all(self.recovery_path)
         now = time.monotonic()
         # Replaces: a spilled row may have been written after all (a crash after the commit).
         self._waiting.extend(_Waiting(row, True, now) for row in replayed)
@@ -260,13 +260,18 @@ class PostgresLedger(PostgresReads):
             log.warning("ledger (PostgreSQL) writable again; %d rows waiting", self.pending)
             self._failing_since = None
         if self._replaying and not self.pending:
-            self.recovery_path.unlink(missing_ok=True)
+            self._unclaim()
             log.warning("ledger: %d rows from %s written", self._replaying, self.recovery_path)
             self._replaying = 0
 
+    def _unclaim(self) -> None:
+        for path in self._claimed:
+            path.unlink(missing_ok=True)
+        self._claimed = []
+
     def _failed(self, exc: BaseException, batch: list[_Waiting]) -> None:
         self.write_errors += 1
-        self.last_error = f"write: {type(exc).__name__}: {exc}"
+        self.last_error = f"write: {type(exc).__name__}: {exc or 'no answer in time'}"
         if self._failing_since is None:  # one line per change of state, not one per request
             self._failing_since = time.monotonic()
             log.error(
@@ -309,12 +314,14 @@ class PostgresLedger(PostgresReads):
 
     def _spill(self, rows: list[Stored]) -> None:
         try:
-            recovery.save(self.recovery_path, rows)
+            spilled = recovery.spill_path(self.recovery_path)
+            recovery.save(spilled, rows)  # the claimed files' rows still unwritten among them
+            self._unclaim()
             log.error(
                 "ledger (PostgreSQL) unwritable at shutdown: %d rows saved to %s, written at "
                 "next start",
                 len(rows),
-                self.recovery_path,
+                spilled,
             )
         except OSError as exc:
             self.dropped += len(rows)
