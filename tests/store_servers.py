@@ -96,7 +96,10 @@ class PostgresServer:
 
     def __init__(self) -> None:
         if not (POSTGRES_BIN / "postgres").exists():
-            missing(f"PostgreSQL binaries not found in {POSTGRES_BIN}")
+            missing(
+                f"PostgreSQL binaries not found in {POSTGRES_BIN} (apt-get install -y "
+                "postgresql-15, or JUDGE_ROUTER_POSTGRES_BIN=DIR)"
+            )
         self.root = Path(tempfile.mkdtemp(prefix="jr-pg-"))
         self.root.chmod(0o755)
         self.data = self.root / "data"
