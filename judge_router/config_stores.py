@@ -160,11 +160,18 @@ class LedgerConfig(BaseModel):
     recovery_path: Path | None = Field(
         default=None,
         description="where rows the ledger still cannot write at shutdown are saved, to be "
-        "written at the next start; put it on another disk than the ledger",
-        json_schema_extra={"shown_default": "`<ledger.path>.pending.jsonl`"},
+        "written at the next start; put it on another disk than the ledger (with `ledger.url`: "
+        "each process saves to `<recovery_path>.<pid>`, and a starting one claims them all)",
+        json_schema_extra={
+            "shown_default": "`<ledger.path>.pending.jsonl`; with `ledger.url`, "
+            "`ledger.postgresql.pending.jsonl` beside `ledger.path`"
+        },
     )
     max_pending_rows: int = Field(
-        default=10_000, ge=0, description="rows kept in memory while the ledger cannot be written"
+        default=10_000,
+        ge=0,
+        description="rows kept in memory while the ledger cannot be written (PostgreSQL "
+        "unreachable, a locked or full disk); beyond it the oldest are dropped and counted",
     )
 
     @field_validator("path", "recovery_path")

@@ -108,7 +108,10 @@ class PostgresServer:
 
     def __init__(self) -> None:
         if not (POSTGRES_BIN / "postgres").exists():
-            missing(f"PostgreSQL binaries not found in {POSTGRES_BIN}")
+            missing(
+                f"PostgreSQL binaries not found in {POSTGRES_BIN} (apt-get install -y "
+                "postgresql-15, or JUDGE_ROUTER_POSTGRES_BIN=DIR)"
+            )
         self.root = Path(tempfile.mkdtemp(prefix="jr-pg-"))
         self.root.chmod(0o755)
         self.data = self.root / "data"
@@ -141,7 +144,7 @@ class PostgresServer:
         self.process = subprocess.Popen(
             [*self._as_user, str(POSTGRES_BIN / "postgres"), "-D", str(self.data),
              "-p", str(self.port), "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "fsync=off", "-c", "full_page_writes=off",
              "-c", "max_connections=200"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip

@@ -7,13 +7,13 @@ cost only its verdict. The Python and the SQL below say the same thing; a test k
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from judge_router.accounting.ledger_row import LedgerRow
+from judge_router.accounting.read_connection import ReadConnection
 from judge_router.config_policy import Budget, MetadataValue
 
 ROW_SPEND_SQL = (
@@ -61,15 +61,25 @@ class SpendScope:
             return f"api_key_id = :key_{index}"
         if self.metadata_key is not None:
             # The key is quoted as a JSON path label; the config refuses `"` and `\` in it.
+            path = f":path_{index}"
             params[f"path_{index}"] = f'$."{self.metadata_key}"'
-            params[f"value_{index}"] = self.metadata_value
-            # json_valid first: a row whose metadata SQLite cannot parse (Python's json writes NaN)
-            # is out of scope, instead of failing every refresh.
+            value = self.metadata_value
+            # As covers(): a string equals only a JSON string, a number or a boolean a number or a
+            # boolean of the same value (true = 1). json_valid first: a row whose metadata cannot
+            # be parsed (Python's json writes NaN) is out of scope, instead of failing every
+            # refresh. Written once for SQLite and PostgreSQL (read_connection.py).
+            if isinstance(value, str):
+                params[f"value_{index}"] = value
+                kinds, extracted = "('text')", f"json_extract(metadata, {path})"
+            else:
+                params[f"value_{index}"] = float(value) if value is not None else None
+                kinds = "('integer', 'real', 'true', 'false')"
+                extracted = f"CAST(json_extract(metadata, {path}) AS DOUBLE PRECISION)"
             return (
-                f"(CASE WHEN json_valid(metadata) THEN json_extract(metadata, :path_{index}) END)"
-                f" = :value_{index}"
+                f"(CASE WHEN json_valid(metadata) THEN CASE WHEN json_type(metadata, {path}) IN "
+                f"{kinds} THEN {extracted} END END) = :value_{index}"
             )
-        return "1"
+        return "1 = 1"
 
 
 def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
@@ -81,7 +91,7 @@ def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
 
 
 def spend_by_scope(
-    conn: sqlite3.Connection, scopes: Sequence[SpendScope], start: str, end: str
+    conn: ReadConnection, scopes: Sequence[SpendScope], start: str, end: str
 ) -> list[float]:
     """Each scope's spend over the rows created in [start, end) (ISO strings), in one scan."""
     if not scopes:

@@ -25,6 +25,7 @@ from judge_router.accounting.dashboard_outcome_schema import (
     OUTCOMES_ROLLED_UP,
 )
 from judge_router.accounting.quality_stats import _FACTS, IN_AN_ARM, OutcomeFacts
+from judge_router.accounting.read_connection import ReadConnection, is_sqlite
 from judge_router.accounting.stats_view import StatsView, conditions, expression
 
 _KEYS = "o_source, o_tier, o_model, tier, model, o_day, in_arm, grp, grp_none"
@@ -52,7 +53,7 @@ def _range(since: str | None, until: str | None, params: dict[str, Any], column:
 
 
 def _every_outcome(
-    conn: sqlite3.Connection, since: str | None, until: str | None, view: StatsView | None
+    conn: ReadConnection, since: str | None, until: str | None, view: StatsView | None
 ) -> OutcomeFacts:
     """quality_stats.outcome_facts with an end: every outcome of [since, until) joined."""
     params: dict[str, Any] = {}
@@ -165,11 +166,12 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def outcome_facts(
-    conn: sqlite3.Connection, since: str | None, until: str | None, view: StatsView | None
+    conn: ReadConnection, since: str | None, until: str | None, view: StatsView | None
 ) -> OutcomeFacts:
     """The outcomes created in [since, until) (ISO; None: open) of the requests `view` keeps,
-    added up as quality_stats.outcome_facts adds them (see the module's docstring)."""
-    if needs_rows(view):
+    added up as quality_stats.outcome_facts adds them (see the module's docstring). A PostgreSQL
+    ledger has no outcome rollups: every outcome of the window is joined there."""
+    if needs_rows(view) or not is_sqlite(conn):
         return _every_outcome(conn, since, until, view)
     query = _Query(view, rolled_up_dimension(view) or "")
     start = None if since is None else datetime.fromisoformat(since)

@@ -12,6 +12,10 @@ from judge_router.accounting.outcome_row import OutcomeRow
 from judge_router.accounting.stats_view import StatsView
 
 
+class LedgerUnavailable(Exception):
+    """A read found the ledger's database unreachable (PostgreSQL down); writes never raise."""
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerHealth:
     writable: bool

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
+
+from judge_router.accounting.read_connection import ReadConnection
 
 _JSON_COLUMNS = ("metadata", "attempts", "cascade")
 
 
-def _decoded(row: sqlite3.Row) -> dict[str, Any]:
+def _decoded(row: Any) -> dict[str, Any]:
     found = dict(row)
     for blob in _JSON_COLUMNS:
         if found.get(blob):
@@ -17,7 +18,7 @@ def _decoded(row: sqlite3.Row) -> dict[str, Any]:
     return found
 
 
-def decision_rows(conn: sqlite3.Connection, since: str | None) -> list[dict[str, Any]]:
+def decision_rows(conn: ReadConnection, since: str | None) -> list[dict[str, Any]]:
     """Every decision row, oldest first, optionally from an ISO timestamp on."""
     query = "SELECT * FROM decisions" + (" WHERE created_at >= ?" if since else "")
     return [
@@ -25,19 +26,19 @@ def decision_rows(conn: sqlite3.Connection, since: str | None) -> list[dict[str,
     ]
 
 
-def decision(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
+def decision(conn: ReadConnection, request_id: str) -> dict[str, Any] | None:
     """One decision row by its request id (the primary key), or None."""
     found = conn.execute("SELECT * FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
     return None if found is None else _decoded(found)
 
 
-def request_outcomes(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
+def request_outcomes(conn: ReadConnection, request_id: str) -> list[dict[str, Any]]:
     """The outcome rows of one request (its primary key's prefix: one index read), by source."""
     query = "SELECT * FROM outcomes WHERE request_id = ? ORDER BY source, model"
     return [_outcome(row) for row in conn.execute(query, (request_id,))]
 
 
-def _outcome(row: sqlite3.Row) -> dict[str, Any]:
+def _outcome(row: Any) -> dict[str, Any]:
     found = dict(row)
     if found.get("passed") is not None:
         found["passed"] = bool(found["passed"])
@@ -45,7 +46,7 @@ def _outcome(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def outcome_rows(
-    conn: sqlite3.Connection, since: str | None, source: str | None
+    conn: ReadConnection, since: str | None, source: str | None
 ) -> list[dict[str, Any]]:
     """Outcome rows, oldest first, each with its decision's prompt hash, tier, model, arm, metadata,
     prompt text and cost (what a trainer or a report needs to join them to the request)."""

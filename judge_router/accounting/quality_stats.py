@@ -8,13 +8,13 @@ the group, adds them up by every key at once; the breakdowns are then sums over 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from operator import itemgetter
 from typing import Any
 
 from judge_router.accounting.outcome_row import OUTCOME_SOURCES
+from judge_router.accounting.read_connection import ReadConnection
 from judge_router.accounting.stats_view import StatsView, conditions, expression
 from judge_router.types import round_usd
 
@@ -99,9 +99,7 @@ def by_source(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {source: tally.public(source) for source, tally in tallies.items()}
 
 
-def outcome_facts(
-    conn: sqlite3.Connection, since: str | None, view: StatsView | None
-) -> OutcomeFacts:
+def outcome_facts(conn: ReadConnection, since: str | None, view: StatsView | None) -> OutcomeFacts:
     """The outcomes created since `since`, of the requests `view` keeps, added up by every key."""
     params: dict[str, str] = {}
     group = (

@@ -8,13 +8,13 @@ row (its `model` is the request's) and the candidate's, which carries the pair's
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from judge_router.accounting.ledger_reads import outcome_rows
+from judge_router.accounting.read_connection import ReadConnection
 from judge_router.accounting.stats import summarise
 from judge_router.types import round_usd
 
@@ -26,7 +26,7 @@ MONTHLY_VOLUME = (
 )
 
 
-def shadow_facts(conn: sqlite3.Connection, since: str | None) -> dict[str, Any]:
+def shadow_facts(conn: ReadConnection, since: str | None) -> dict[str, Any]:
     """What the report needs from the ledger: the shadow outcome rows since `since` (with their
     requests), the proxied requests per tier, and when the first request in the window was."""
     rows = outcome_rows(conn, since, SOURCE)

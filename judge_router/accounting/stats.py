@@ -22,6 +22,7 @@ from judge_router.accounting.judge_stats import (
     mean_llm_verdict_cost,
 )
 from judge_router.accounting.quality_stats import IN_AN_ARM, NONE, OTHER, OutcomeFacts
+from judge_router.accounting.read_connection import ReadConnection
 from judge_router.accounting.stats_scan import SCAN_LIMIT_S, SCANNED_FACTS, scanned
 from judge_router.accounting.stats_view import StatsView, conditions, expression
 from judge_router.types import round_usd
@@ -135,7 +136,7 @@ def _per_request(row: dict[str, Any], derive: bool = True) -> dict[str, Any]:
 
 
 def summarise(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     since: str | None = None,
     view: StatsView | None = None,
     scan_limit_s: float = SCAN_LIMIT_S,
@@ -145,7 +146,8 @@ def summarise(
     ISO datetime in UTC, as the ledger writes them); with a `view`, over its filtered rows, plus
     its groups. Raises stats_scan.ScanTooLong when a view that reads the decisions takes over
     `scan_limit_s`."""
-    conn.row_factory = sqlite3.Row
+    if isinstance(conn, sqlite3.Connection):
+        conn.row_factory = sqlite3.Row
     if view is not None and view.needs_rows:
         with scanned(conn, since, view, scan_limit_s):
             return _summary(conn, SCANNED_FACTS, {}, since, view, max_groups)
@@ -154,7 +156,7 @@ def summarise(
 
 
 def _summary(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     facts: str,
     params: dict[str, str],
     since: str | None,
@@ -220,8 +222,14 @@ def _summary(
     return answer
 
 
+# Spend as groups and models are ordered by: to the nano-dollar, so two sums that differ only in
+# the last bits of a float (SQLite and PostgreSQL add in different orders) tie, and the next key
+# decides, the same on both.
+_SPENT = "ROUND(SUM(cost_usd) * 1e9)"
+
+
 def _groups(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     facts: str,
     params: dict[str, str],
     max_groups: int,
@@ -234,7 +242,7 @@ def _groups(
     source and status once, into temp.stats_groups, which both answers read."""
     labelled = (
         f"{facts}, top AS (SELECT grp AS key, grp_none AS key_none FROM facts "
-        "GROUP BY grp, grp_none ORDER BY SUM(cost_usd) DESC, SUM(requests) DESC, grp "
+        f"GROUP BY grp, grp_none ORDER BY {_SPENT} DESC, SUM(requests) DESC, grp "
         f"LIMIT {int(max_groups)}), "
         "labelled AS (SELECT facts.*, CASE WHEN top.key IS NULL THEN 1 ELSE 0 END AS folded, "
         "CASE WHEN top.key IS NULL THEN '' ELSE facts.grp END AS g, "
@@ -257,7 +265,7 @@ def _groups(
         models: dict[tuple[int, str, int], list[dict[str, Any]]] = {}
         for row in conn.execute(
             f"SELECT {keys}, model, {_MODEL_AGGREGATES} FROM temp.stats_groups "
-            f"GROUP BY {keys}, model ORDER BY SUM(cost_usd) DESC, SUM(requests) DESC, model"
+            f"GROUP BY {keys}, model ORDER BY {_SPENT} DESC, SUM(requests) DESC, model"
         ):
             figures = dict(row)
             key = (figures.pop("folded"), figures.pop("g"), figures.pop("g_none"))
@@ -267,7 +275,7 @@ def _groups(
             dict(row)
             for row in conn.execute(
                 f"SELECT {keys}, {_AGGREGATES}, {_ROUTED_ESTIMATE} FROM temp.stats_groups "
-                f"GROUP BY {keys} ORDER BY folded, SUM(cost_usd) DESC, SUM(requests) DESC, g"
+                f"GROUP BY {keys} ORDER BY folded, {_SPENT} DESC, SUM(requests) DESC, g"
             )
         ]
         shown = {(row["g"], row["g_none"]) for row in rows if not row["folded"]}

@@ -7,7 +7,8 @@ checkpointing the WAL while requests go on writing, and the first commit after i
 loop's connection) catches up on all of it at once: ~100 ms on a million-row ledger under load.
 So the rows are read in rowid ranges, each its own statement, up to the last row there is when
 the read begins: a row written meanwhile (a stream's final row replacing its first included) is
-in the next answer, not this one.
+in the next answer, not this one. PostgreSQL (no WAL to hold back, no rowid) reads them in one
+statement under a statement_timeout.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from judge_router.accounting.read_connection import Interrupted, ReadConnection, TimeLimited
 from judge_router.accounting.stats_view import StatsView, conditions, expression
 
 SCAN_LIMIT_S = 30.0  # a question that reads the decisions gives up after this (ScanTooLong)
@@ -46,41 +48,82 @@ class ScanTooLong(Exception):
     """A question that reads the decisions took longer than its limit (ask for a later `since`)."""
 
 
+def _too_long(limit_s: float) -> ScanTooLong:
+    return ScanTooLong(
+        f"reading the ledger's rows for this question took over {limit_s:g} s "
+        "(group_by api_key or metadata.KEY, or a filter on them, reads every row since "
+        "`since`): ask for a later since"
+    )
+
+
 @contextmanager
 def scanned(
-    conn: sqlite3.Connection, since: str | None, view: StatsView, limit_s: float
+    conn: ReadConnection, since: str | None, view: StatsView, limit_s: float
 ) -> Iterator[None]:
     """temp.stats_facts filled from the decisions, for as long as the block runs."""
     params: dict[str, str] = {}
     group = "NULL" if view.group_by is None else expression(view.group_by, True, params)
-    wanted = ["rowid >= :lo", "rowid < :hi", *conditions(view, True, params)]
+    wanted = conditions(view, True, params)
+    conn.execute("DROP TABLE IF EXISTS temp.stats_facts")
+    conn.execute(_SCAN_TABLE)
+    try:
+        if isinstance(conn, sqlite3.Connection):
+            _scan_sqlite(conn, since, group, wanted, params, limit_s)
+        else:
+            _scan_at_once(conn, since, group, wanted, params, limit_s)
+        yield
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.stats_facts")
+
+
+def _scan_sqlite(
+    conn: sqlite3.Connection,
+    since: str | None,
+    group: str,
+    wanted: list[str],
+    params: dict[str, str],
+    limit_s: float,
+) -> None:
+    wanted = ["rowid >= :lo", "rowid < :hi", *wanted]
     if since is not None:
         wanted.append("+created_at >= :since")  # `+`: a filter on each row, not an index scan
         params["since"] = since
     scan = _SCAN.format(group=group, where=f"WHERE {' AND '.join(wanted)}")
     deadline = time.monotonic() + limit_s
-    conn.execute("DROP TABLE IF EXISTS temp.stats_facts")
-    conn.execute(_SCAN_TABLE)
     # Checked every 100k SQLite instructions (a few hundred times a second): cheap, and a thread
     # of the pool is never held for longer than the limit.
     conn.set_progress_handler(lambda: time.monotonic() > deadline, 100_000)
     try:
-        try:
-            for lo, hi in _chunks(conn, since):
-                conn.execute(scan, {**params, "lo": lo, "hi": hi})
-        except sqlite3.OperationalError as exc:
-            if "interrupt" not in str(exc):
-                raise
-            raise ScanTooLong(
-                f"reading the ledger's rows for this question took over {limit_s:g} s "
-                "(group_by api_key or metadata.KEY, or a filter on them, reads every row since "
-                "`since`): ask for a later since"
-            ) from None
-        finally:
-            conn.set_progress_handler(None, 0)
-        yield
+        for lo, hi in _chunks(conn, since):
+            conn.execute(scan, {**params, "lo": lo, "hi": hi})
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        raise _too_long(limit_s) from None
     finally:
-        conn.execute("DROP TABLE IF EXISTS temp.stats_facts")
+        conn.set_progress_handler(None, 0)
+
+
+def _scan_at_once(
+    conn: ReadConnection,
+    since: str | None,
+    group: str,
+    wanted: list[str],
+    params: dict[str, str],
+    limit_s: float,
+) -> None:
+    """PostgreSQL: one statement (a long read holds no lock a writer waits for there), cancelled
+    by the server past the limit."""
+    if since is not None:
+        wanted = [*wanted, "created_at >= :since"]
+        params["since"] = since
+    where = f"WHERE {' AND '.join(wanted)}" if wanted else ""
+    assert isinstance(conn, TimeLimited)
+    try:
+        with conn.time_limit(limit_s):
+            conn.execute(_SCAN.format(group=group, where=where), params)
+    except Interrupted:
+        raise _too_long(limit_s) from None
 
 
 def _chunks(conn: sqlite3.Connection, since: str | None) -> Iterator[tuple[int, int]]:

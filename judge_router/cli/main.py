@@ -173,9 +173,9 @@ def report(
     from rich.console import Console
 
     from judge_router.accounting.reports import print_summary
-    from judge_router.accounting.sqlite_ledger import SqliteLedger
     from judge_router.accounting.stats_scan import ScanTooLong
     from judge_router.accounting.stats_view import ViewError, stats_view
+    from judge_router.cli.ledger_source import read_ledger
     from judge_router.cli.report_tables import print_arms, print_groups, print_quality
     from judge_router.serving.app import parse_since
 
@@ -191,17 +191,10 @@ def report(
         view = stats_view(group_by, [(key, value) for key, value in pairs])
     except ViewError as exc:
         raise click.BadParameter(str(exc), param_hint="--group-by / --where") from None
-    if not settings.ledger.path.exists():
-        raise click.ClickException(
-            f"no ledger at {settings.ledger.path} (ledger.path): nothing to report"
-        )
-    ledger = SqliteLedger(settings.ledger.path)
     try:
-        summary = asyncio.run(ledger.summary(since_iso, view))
+        summary = read_ledger(settings, lambda ledger: ledger.summary(since_iso, view))
     except ScanTooLong as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        asyncio.run(ledger.close())
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif group_by is not None:

@@ -3,23 +3,21 @@ rows as JSON lines, the labels a learned judge trains on)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 
 from judge_router.accounting.outcome_row import OUTCOME_SOURCES
-from judge_router.accounting.sqlite_ledger import SqliteLedger
+from judge_router.cli.ledger_source import read_ledger
 from judge_router.cli.options import config_option
 from judge_router.config import ConfigError, Settings, load_settings
 
-T = TypeVar("T")
 since_option = click.option("--since", help="Only rows from this ISO date or datetime on (UTC).")
 
 
@@ -39,19 +37,6 @@ def _since(since: str | None) -> str | None:
         raise click.BadParameter(str(getattr(exc, "detail", exc)), param_hint="--since") from None
 
 
-def _read(settings: Settings, read: Callable[[SqliteLedger], Coroutine[Any, Any, T]]) -> T:
-    """`read(ledger)`'s answer from the configured ledger, which must exist."""
-    if not settings.ledger.path.exists():
-        raise click.ClickException(
-            f"no ledger at {settings.ledger.path} (ledger.path): nothing to report"
-        )
-    ledger = SqliteLedger(settings.ledger.path)
-    try:
-        return asyncio.run(read(ledger))
-    finally:
-        asyncio.run(ledger.close())
-
-
 @click.command("shadow-report")
 @config_option
 @since_option
@@ -66,7 +51,7 @@ def shadow_report_command(config_path: str | None, since: str | None, as_json: b
 
     settings = _settings(config_path)
     since_iso = _since(since)
-    facts = _read(settings, lambda ledger: ledger.read(shadow_facts, since_iso))
+    facts = read_ledger(settings, lambda ledger: ledger.read(shadow_facts, since_iso))
     tested = {test.candidate.model: [t.value for t in test.tiers] for test in settings.shadow}
     report = shadow_report(facts, tested, datetime.now(UTC), since_iso)
     if as_json:
@@ -102,7 +87,7 @@ def outcomes_command(
     hash, tier, model, arm and metadata (docs/quality.md lists the fields)."""
     settings = _settings(config_path)
     since_iso = _since(since)
-    rows = _read(settings, lambda ledger: ledger.outcomes(since_iso, source))
+    rows = read_ledger(settings, lambda ledger: ledger.outcomes(since_iso, source))
     with _output(output) as out:
         for row in rows:
             out.write(json.dumps(export_line(row)) + "\n")

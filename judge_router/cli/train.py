@@ -3,7 +3,6 @@ held-back slice, and write the model file the service loads (`judge.local_model`
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -17,21 +16,15 @@ from judge_router.evaluation.training import Evaluation, Example, TrainingError,
 
 
 def ledger_examples_of(settings: Settings) -> tuple[list[Example], dict[str, int]]:
-    from judge_router.accounting.sqlite_ledger import SqliteLedger
+    from judge_router.cli.ledger_source import read_ledger
     from judge_router.evaluation.ledger_examples import ledger_examples
 
-    path = settings.ledger.path
-    if not Path(path).exists():
-        raise click.ClickException(f"--from-ledger: no ledger at {path} (ledger.path)")
-
-    async def read() -> tuple[list[Example], dict[str, int]]:
-        ledger = SqliteLedger(path)
-        try:
-            return await ledger.read(ledger_examples)
-        finally:
-            await ledger.close()
-
-    return asyncio.run(read())
+    try:
+        return read_ledger(
+            settings, lambda ledger: ledger.read(ledger_examples), "nothing to train on"
+        )
+    except click.ClickException as exc:
+        raise click.ClickException(f"--from-ledger: {exc.message}") from None
 
 
 def print_evaluation(evaluation: Evaluation, trained: dict[str, Any], out: Path) -> None:

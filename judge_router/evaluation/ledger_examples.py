@@ -19,6 +19,7 @@ import sqlite3
 from collections import defaultdict
 from typing import Any
 
+from judge_router.accounting.read_connection import ReadConnection
 from judge_router.evaluation.training import Example
 from judge_router.routing.judges.features import FEATURIZER, FeaturesError, decode
 from judge_router.types import Tier
@@ -56,14 +57,15 @@ def outcome_label(outcomes: list[dict[str, Any]]) -> Tier | None:
     return lowest
 
 
-def _is_llm_verdict(row: sqlite3.Row) -> bool:
+def _is_llm_verdict(row: Any) -> bool:
     judge = str(row["judge_model"] or "")
     return row["source"] in LLM_SOURCES and not judge.startswith(NOT_LLM_JUDGES)
 
 
-def ledger_examples(conn: sqlite3.Connection) -> tuple[list[Example], dict[str, int]]:
-    """(examples, counts of what was read and skipped), for SqliteLedger.read."""
-    conn.row_factory = sqlite3.Row
+def ledger_examples(conn: ReadConnection) -> tuple[list[Example], dict[str, int]]:
+    """(examples, counts of what was read and skipped), for a ledger's read (SQLite or PostgreSQL)."""
+    if isinstance(conn, sqlite3.Connection):
+        conn.row_factory = sqlite3.Row
     outcomes: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in conn.execute("SELECT request_id, source, tier, score, passed FROM outcomes"):
         outcomes[row["request_id"]].append(dict(row))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from judge_router.accounting.ledger import Ledger
 from judge_router.accounting.sqlite_ledger import SqliteLedger
-from judge_router.config import CircuitBreakerConfig, Settings
+from judge_router.config import CircuitBreakerConfig, ConfigError, Settings
 from judge_router.quality.grader import Grader
 from judge_router.redis_link import RedisLink
 from judge_router.routing.judges.base import Judge
@@ -64,12 +64,19 @@ class Links:
 
 
 def _postgres_ledger(settings: Settings) -> Ledger:
-    from judge_router.accounting.postgres_ledger import PostgresLedger
+    try:
+        from judge_router.accounting.postgres_ledger import PostgresLedger
+    except ImportError:  # pragma: no cover - the extra is part of dev
+        raise ConfigError(
+            "ledger.url needs the PostgreSQL client: pip install 'judge-router[postgres]'"
+        ) from None
 
     ledger = settings.ledger
     assert ledger.url is not None
+    # One recovery file per replica, on its own disk: beside where the SQLite ledger would be.
+    recovery = ledger.recovery_path or ledger.path.with_name("ledger.postgresql.pending.jsonl")
     return PostgresLedger(
-        ledger.url, ledger.pool_size, ledger.max_pending_rows, recovery_path=ledger.recovery_path
+        ledger.url, ledger.pool_size, ledger.max_pending_rows, recovery_path=recovery
     )
 
 

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from judge_router.accounting.ledger import LedgerUnavailable
 from judge_router.accounting.stats_scan import ScanTooLong
 from judge_router.config import Settings
 from judge_router.routing.request import RoutingRequest, UnknownModel
@@ -261,7 +262,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         view = view_of(request.query_params)  # group_by too: declared above for the schema
         try:
             summary = await engine.ledger.summary(parse_since(since), view)
-        except ScanTooLong as exc:
+        except (ScanTooLong, LedgerUnavailable) as exc:
             raise StarletteHTTPException(503, str(exc)) from None
         return {**summary, "budgets": await engine.budget_report()}  # this month, whatever `since`
 
