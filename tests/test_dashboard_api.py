@@ -170,6 +170,16 @@ async def test_every_refusal_says_why_in_the_error_body(
     assert message in error_of(answer)["message"]
 
 
+async def test_a_wrong_method_names_every_method_of_the_path(
+    open_client: httpx.AsyncClient,
+) -> None:
+    """The session path has three routes: a 405 lists them all, not the first one's alone."""
+    answer = await open_client.put("/dashboard/api/session")
+    assert answer.status_code == 405 and error_of(answer)["type"] == "method_not_allowed"
+    assert answer.headers["allow"] == "DELETE, GET, POST"
+    assert (await open_client.delete("/dashboard")).headers["allow"] == "GET"
+
+
 async def test_the_simulator_computes_what_the_cli_does(
     open_client: httpx.AsyncClient, make_settings: Callable[..., Settings]
 ) -> None:

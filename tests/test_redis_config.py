@@ -109,3 +109,30 @@ def test_a_claim_shorter_than_the_judges_timeout_is_reported(
         assert any("cache.lock_s (1 s)" in line for line in engine.startup_report())
     finally:
         asyncio.run(engine.aclose())
+
+
+def test_the_shipped_replicas_example_loads_and_its_compose_file_runs_three(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """examples/replicas: the config every replica loads, and the compose file that starts them."""
+    import yaml
+
+    folder = Path(__file__).resolve().parent.parent / "examples" / "replicas"
+    monkeypatch.setenv("JUDGE_ROUTER_REDIS_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("JUDGE_ROUTER_LEDGER_URL", "postgresql://jr:pw@postgres:5432/judge_router")
+    monkeypatch.setenv("JR_KEY_OPS", "ops-key-0123456789")
+    monkeypatch.setenv("JR_KEY_TEAM_A", "team-a-key-0123456789")
+    settings = load_settings(folder / "judge-router.yaml")
+    assert (settings.cache.backend, settings.state.backend) == ("redis", "redis")
+    assert settings.state.redis_url == settings.cache.redis_url == "redis://redis:6379/0"
+    assert settings.ledger.backend == "postgresql"
+    assert settings.cache.lock_s > settings.judge.timeout_s
+    compose = yaml.safe_load((folder / "docker-compose.yml").read_text(encoding="utf-8"))
+    replicas = [name for name in compose["services"] if name.startswith("replica-")]
+    assert len(replicas) == 3
+    for name in replicas:
+        service = compose["services"][name]
+        assert "./judge-router.yaml:/config/judge-router.yaml:ro" in service["volumes"]
+        assert set(service["depends_on"]) == {"redis", "postgres"}
+    upstreams = (folder / "nginx.conf").read_text(encoding="utf-8")
+    assert all(f"server {name}:8080" in upstreams for name in replicas)

@@ -240,6 +240,11 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+# The dashboard's rollups and their triggers: a SQLite ledger's only (the dashboard reads SQLite; a
+# PostgreSQL ledger's migrations are every other one, by the same names).
+SQLITE_ONLY = ("008_dashboard_rollups", "009_dashboard_outcome_rollups")
+
+
 def statements(sql: str) -> list[str]:
     """`sql` cut into whole statements (a trigger's body keeps its semicolons)."""
     found, current = [], ""

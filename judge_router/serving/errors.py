@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -115,6 +116,22 @@ def _explained(error: Any) -> Any:
     return {**error, "msg": why}
 
 
+_OPERATIONS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def allowed_methods(request: Request, named: str) -> list[str]:
+    """The methods of every route at the request's path, for a 405's Allow: Starlette names only
+    the first route's (`named`), and the dashboard's session path has three. Read from the
+    OpenAPI schema (built once), which lists each path's operations."""
+    found = {method.strip().upper() for method in named.split(",") if method.strip()}
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = re.split(r"(\{[^}]+\})", template)
+        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+        if re.fullmatch(pattern, request.url.path):
+            found |= {method.upper() for method in operations if method in _OPERATIONS}
+    return sorted(found)
+
+
 def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     timeout_s = settings.server.request_timeout_s
 
@@ -155,7 +172,12 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)  # e.g. Allow
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names only the first route of the path's methods
+            named = {k.lower(): v for k, v in (headers or {}).items()}.get("allow", "")
+            headers = {k: v for k, v in (headers or {}).items() if k.lower() != "allow"}
+            headers["allow"] = ", ".join(allowed_methods(request, named))
+        return error_response(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(TimeoutError)
     async def _too_slow(request: Request, exc: TimeoutError) -> JSONResponse:
