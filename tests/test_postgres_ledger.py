@@ -389,3 +389,29 @@ async def test_a_question_that_reads_the_rows_for_too_long_is_cancelled(
         assert len((await ledger.summary(None, view))["groups"]) > 1  # within the usual limit
     finally:
         await ledger.close()
+
+
+async def test_what_postgresql_refuses_never_blocks_the_rows_after_it(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    ledger = PostgresLedger(postgres_url, recovery_path=tmp_path / "pending.jsonl", **FAST)
+    try:
+        nul = ledger_row("nul")
+        nul.prompt_text = "a\x00b"  # SQLite keeps a NUL; PostgreSQL's text cannot
+        assert await ledger.record(nul)
+        huge = ledger_row("huge")
+        huge.prompt_tokens = 2**70  # out of a BIGINT's range: refused, dropped and counted
+        assert not await ledger.record(huge) and ledger.dropped == 1
+        postgres_server.stop()  # the same rows queued: written, or dropped, by the flusher
+        queued = [ledger_row("nul2"), ledger_row("huge2"), ledger_row("after")]
+        queued[0].prompt_text, queued[1].prompt_tokens = "c\x00", 2**70
+        for row in queued:
+            assert not await ledger.record(row)
+        postgres_server.start()
+        await until(lambda: ledger.pending == 0)
+        assert stored_ids(postgres_url) == ["after", "nul", "nul2"] and ledger.dropped == 2
+        assert (await ledger.decision("nul") or {})["prompt_text"] == "a\ufffdb"
+    finally:
+        if postgres_server.process is None:
+            postgres_server.start()
+        await ledger.close()
