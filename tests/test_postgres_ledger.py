@@ -27,6 +27,8 @@ from judge_router.accounting.postgres_reads import connect
 from judge_router.accounting.postgres_schema import migrate
 from judge_router.accounting.shadow_report import shadow_facts
 from judge_router.accounting.sqlite_ledger import SqliteLedger
+from judge_router.accounting.stats import summarise
+from judge_router.accounting.stats_scan import ScanTooLong
 from judge_router.accounting.stats_view import stats_view
 from judge_router.evaluation.ledger_examples import ledger_examples
 
@@ -73,7 +75,8 @@ def varied_rows() -> list[LedgerRow]:
             {"team": "search", "n": 2, "nested": {"k": "v"}},
             None,
             {"n": float("nan")},  # Python's json writes NaN: SQLite's json_valid refuses it
-        ][index % 5]
+            {"team": "équipe", "note": "NaN"},  # \u escapes, and NaN in a string: both valid
+        ][index % 6]
         rows.append(row)
     return rows
 
@@ -119,6 +122,7 @@ VIEWS = [
     stats_view("metadata.n"),
     stats_view("metadata.flag"),
     stats_view(None, [("metadata.team", "search")]),
+    stats_view(None, [("metadata.team", "équipe")]),
     stats_view("tier", [("api_key", "team-a"), ("api_key", "team-b")]),
     stats_view("model", [("metadata.flag", "true"), ("tier", "low")]),
     stats_view(None, [("rule", "code")]),
@@ -362,4 +366,55 @@ async def test_a_ledger_started_while_postgresql_is_down_migrates_when_it_is_bac
         await until(lambda: ledger.pending == 0 and ledger.migrated)
         assert (await ledger.health()).writable and stored_ids(postgres_url) == ["early"]
     finally:
+        await ledger.close()
+
+
+async def test_a_question_that_reads_the_rows_for_too_long_is_cancelled(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    ledger = PostgresLedger(postgres_url, recovery_path=tmp_path / "pending.jsonl")
+    try:
+        # An hour apart: rows of one day and key in one transaction would each update one
+        # rollup row again, which PostgreSQL cannot prune until the transaction ends.
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO decisions (request_id, created_at, endpoint, prompt_hash, tier, model, "
+                "source, cached, reason, judge_model, judge_cost_usd, judge_latency_ms, "
+                "prompt_tokens, estimated_cost_usd, baseline_model, estimated_baseline_cost_usd, "
+                "latency_ms, metadata) SELECT 'g' || i, to_char(timestamp '2020-01-01' + i * "
+                "interval '1 hour', 'YYYY-MM-DD\"T\"HH24:MI:SS+00:00'), 'route', 'h', "
+                "'low', 'm', 'llm', 0, 'r', 'j', 0, 0, 1, 0, 'b', 0, 0, "
+                "'{\"team\": \"t' || (i % 100) || '\"}' FROM generate_series(1, 30000) AS i"
+            )
+        view = stats_view("metadata.team")
+        with pytest.raises(ScanTooLong, match="ask for a later since"):
+            await ledger.read(summarise, None, view, 0.001)
+        assert len((await ledger.summary(None, view))["groups"]) > 1  # within the usual limit
+    finally:
+        await ledger.close()
+
+
+async def test_what_postgresql_refuses_never_blocks_the_rows_after_it(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    ledger = PostgresLedger(postgres_url, recovery_path=tmp_path / "pending.jsonl", **FAST)
+    try:
+        nul = ledger_row("nul")
+        nul.prompt_text = "a\x00b"  # SQLite keeps a NUL; PostgreSQL's text cannot
+        assert await ledger.record(nul)
+        huge = ledger_row("huge")
+        huge.prompt_tokens = 2**70  # out of a BIGINT's range: refused, dropped and counted
+        assert not await ledger.record(huge) and ledger.dropped == 1
+        postgres_server.stop()  # the same rows queued: written, or dropped, by the flusher
+        queued = [ledger_row("nul2"), ledger_row("huge2"), ledger_row("after")]
+        queued[0].prompt_text, queued[1].prompt_tokens = "c\x00", 2**70
+        for row in queued:
+            assert not await ledger.record(row)
+        postgres_server.start()
+        await until(lambda: ledger.pending == 0)
+        assert stored_ids(postgres_url) == ["after", "nul", "nul2"] and ledger.dropped == 2
+        assert (await ledger.decision("nul") or {})["prompt_text"] == "a\ufffdb"
+    finally:
+        if postgres_server.process is None:
+            postgres_server.start()
         await ledger.close()

@@ -33,7 +33,7 @@ from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.outcome_row import OutcomeRow
 from judge_router.accounting.postgres_reads import PostgresReads, connect
 from judge_router.accounting.postgres_schema import migrate
-from judge_router.accounting.postgres_writes import Stored, runs, statement
+from judge_router.accounting.postgres_writes import Stored, params, runs, statement
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ RECONNECT_S = 2.0
 STUCK_AFTER_S = 1.0  # rows waiting longer than this make /healthz say degraded
 DEFAULT_RECOVERY = Path("~/.judge-router/ledger.postgresql.pending.jsonl")
 _FAILURES = (psycopg.Error, OSError, TimeoutError)
+# A row the database refuses whatever is retried (a repeated request id, a value out of range).
+_REFUSED = (psycopg.IntegrityError, psycopg.DataError)
 
 
 @dataclass(slots=True)
@@ -159,8 +161,8 @@ class PostgresLedger(PostgresReads):
         try:
             async with asyncio.timeout(self._commit_wait_s):
                 async with pool.connection() as conn:
-                    await conn.execute(statement(row, replace, queued=False), row.as_params())
-        except psycopg.IntegrityError as exc:  # never retried: it would block the rows after it
+                    await conn.execute(statement(row, replace, queued=False), params(row))
+        except _REFUSED as exc:  # never retried: it would block the rows after it
             log.error("ledger row %s refused and dropped: %s", row.request_id, exc)
             self.dropped += 1
             return False
@@ -206,7 +208,7 @@ class PostgresLedger(PostgresReads):
                         async with conn.transaction(), conn.cursor() as cursor:
                             for sql, params in runs((i.row, i.replace) for i in batch):
                                 await cursor.executemany(sql, params)
-        except psycopg.IntegrityError:
+        except _REFUSED:
             return await self._write_each(batch)
         except _FAILURES as exc:
             self._failed(exc, batch)
@@ -225,9 +227,9 @@ class PostgresLedger(PostgresReads):
                 for item in batch:
                     try:
                         sql = statement(item.row, item.replace, queued=True)
-                        await conn.execute(sql, item.row.as_params())
+                        await conn.execute(sql, params(item.row))
                         written.append(item)
-                    except psycopg.IntegrityError as exc:
+                    except _REFUSED as exc:
                         log.error("ledger row %s refused and dropped: %s", item.row.request_id, exc)
                         self.dropped += 1
                         self._remove([item], written=False)

@@ -130,7 +130,8 @@ class PgConnection:
 
     @contextmanager
     def time_limit(self, seconds: float) -> Iterator[None]:
-        self.conn.execute(b"SELECT set_config('statement_timeout', %s, false)", (f"{seconds}s",))
+        limit_ms = str(max(1, round(seconds * 1000)))  # whole milliseconds: 0 would mean none
+        self.conn.execute(b"SELECT set_config('statement_timeout', %s, false)", (limit_ms,))
         try:
             yield
         finally:

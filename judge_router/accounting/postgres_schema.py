@@ -4,7 +4,9 @@ Columns keep SQLite's shapes so the read queries are shared (read_connection.py)
 ISO 8601 text (compared as text, as SQLite does), flags are integers, JSON is text. Text columns
 use the "C" collation, so groups sort as SQLite's binary collation does. The rollup triggers
 run on INSERT, UPDATE (an upsert replacing a stream's first row) and DELETE. jr_json_* give
-SQLite's json_valid, json_type and json_extract on text (postgres_reads.py renames the calls).
+SQLite's json_valid, json_type and json_extract on text (postgres_reads.py renames the calls);
+one difference: jsonb refuses \u0000 and lone surrogates, so metadata holding them is unreadable
+here (out of every metadata filter and group, as NaN is on both), where SQLite reads it.
 
 Replicas starting together: `migrate` holds a transaction-scoped advisory lock, so one applies
 what is missing and the others then find it applied.
@@ -85,39 +87,55 @@ def _rollups(keys: list[str], values: list[str], olds: list[str]) -> str:
     """
 
 
-_JSON_FUNCTIONS = """
-    CREATE OR REPLACE FUNCTION jr_json(doc text) RETURNS jsonb
-        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+# SQLite's json_valid, json_type and json_extract. A document is cast to jsonb directly unless it
+# may hold what jsonb refuses and SQLite need not (NaN and Infinity, which Python's json writes;
+# \u0000 and lone surrogates, among the \u escapes): only those go through jr_json_checked, whose
+# exception block (a subtransaction per call) is slow and keeps queries off parallel workers (its
+# labels say so). jr_json_type and jr_json_extract are single expressions that PostgreSQL inlines,
+# so a constant path is read once per query, not per row; jr_json_kind and jr_json_text (plpgsql:
+# a cheaper call than a SQL function that is not inlined) look at the value found once.
+_JSON_FUNCTIONS = r"""
+    CREATE OR REPLACE FUNCTION jr_json_checked(doc text) RETURNS jsonb
+        LANGUAGE plpgsql IMMUTABLE AS $$
     BEGIN
         RETURN doc::jsonb;
     EXCEPTION WHEN others THEN
-        RETURN NULL;  -- as SQLite's json_valid: Python's json writes NaN, which jsonb refuses
+        RETURN NULL;
     END $$;
+    CREATE OR REPLACE FUNCTION jr_json(doc text) RETURNS jsonb
+        LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN strpos(doc, 'NaN') > 0 OR strpos(doc, 'Infinity') > 0
+            OR strpos(doc, '\u') > 0 THEN jr_json_checked(doc) ELSE doc::jsonb END
+    $$;
     CREATE OR REPLACE FUNCTION jr_json_path(path text) RETURNS text[]
         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         SELECT COALESCE(array_agg(part[1] ORDER BY n), '{}')
-        FROM regexp_matches(path, '\\."([^"]*)"', 'g') WITH ORDINALITY AS found(part, n)
+        FROM regexp_matches(path, '\."([^"]*)"', 'g') WITH ORDINALITY AS found(part, n)
     $$;
-    CREATE OR REPLACE FUNCTION jr_json_valid(doc text) RETURNS boolean
-        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT jr_json(doc) IS NOT NULL $$;
-    CREATE OR REPLACE FUNCTION jr_json_type(doc text, path text) RETURNS text
-        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT CASE jsonb_typeof(v)
+    CREATE OR REPLACE FUNCTION jr_json_kind(v jsonb) RETURNS text
+        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+    BEGIN
+        RETURN CASE jsonb_typeof(v)
             WHEN 'string' THEN 'text'
             WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN 'true' ELSE 'false' END
             WHEN 'number' THEN CASE WHEN v::text ~ '^-?[0-9]+$' THEN 'integer' ELSE 'real' END
-            ELSE jsonb_typeof(v) END
-        FROM (SELECT jr_json(doc) #> jr_json_path(path) AS v) AS found
-    $$;
-    CREATE OR REPLACE FUNCTION jr_json_extract(doc text, path text) RETURNS text
-        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT CASE jsonb_typeof(v)
+            ELSE jsonb_typeof(v) END;
+    END $$;
+    CREATE OR REPLACE FUNCTION jr_json_text(v jsonb) RETURNS text
+        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+    BEGIN
+        RETURN CASE jsonb_typeof(v)
             WHEN 'string' THEN v #>> '{}'
             WHEN 'boolean' THEN CASE WHEN v = 'true'::jsonb THEN '1' ELSE '0' END
             WHEN 'null' THEN NULL
-            ELSE v::text END
-        FROM (SELECT jr_json(doc) #> jr_json_path(path) AS v) AS found
-    $$
+            ELSE v::text END;
+    END $$;
+    CREATE OR REPLACE FUNCTION jr_json_valid(doc text) RETURNS boolean
+        LANGUAGE sql IMMUTABLE AS $$ SELECT jr_json(doc) IS NOT NULL $$;
+    CREATE OR REPLACE FUNCTION jr_json_type(doc text, path text) RETURNS text
+        LANGUAGE sql IMMUTABLE AS $$ SELECT jr_json_kind(jr_json(doc) #> jr_json_path(path)) $$;
+    CREATE OR REPLACE FUNCTION jr_json_extract(doc text, path text) RETURNS text
+        LANGUAGE sql IMMUTABLE AS $$ SELECT jr_json_text(jr_json(doc) #> jr_json_path(path)) $$
 """
 
 _C = 'TEXT COLLATE "C"'

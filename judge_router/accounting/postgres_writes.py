@@ -52,6 +52,16 @@ def statement(row: Stored, replace: bool, queued: bool) -> bytes:
     return SQL["once" if queued else "insert"]
 
 
+def params(row: Stored) -> dict[str, Any]:
+    """`row`'s parameters; a NUL character, which PostgreSQL's text refuses and SQLite keeps (a
+    prompt may hold one), becomes U+FFFD, so the row is stored rather than refused."""
+    found = row.as_params()
+    for name, value in found.items():
+        if isinstance(value, str) and "\x00" in value:
+            found[name] = value.replace("\x00", "\ufffd")
+    return found
+
+
 def runs(items: Iterable[tuple[Stored, bool]]) -> list[tuple[bytes, list[dict[str, Any]]]]:
     """Queued (row, replace) pairs as runs of one statement, in order (a stream's first row goes
     in before its final one), each run one executemany."""
@@ -59,7 +69,7 @@ def runs(items: Iterable[tuple[Stored, bool]]) -> list[tuple[bytes, list[dict[st
     for row, replace in items:
         sql = statement(row, replace, queued=True)
         if found and found[-1][0] == sql:
-            found[-1][1].append(row.as_params())
+            found[-1][1].append(params(row))
         else:
-            found.append((sql, [row.as_params()]))
+            found.append((sql, [params(row)]))
     return found
