@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,7 @@ class EngineParts:
     strategies: Callable[[DecisionPipeline], Mapping[str, AnswerStrategy]]
     clock: Clock = field(default=utc_now)  # the budgets' month
     quality: QualityLoop | None = None  # shadow tests and sampling, when configured
+    close_upstream: Callable[[], Awaitable[None]] | None = None  # the pooled provider connections
 
 
 class Engine:
@@ -94,6 +95,7 @@ class Engine:
         )
         self.observers: list[RowObserver] = [self.budgets.observe] if self.budgets else []
         self.quality = parts.quality
+        self._close_upstream = parts.close_upstream
         if self.quality is not None:
             self.answering.observers.append(self.quality.observe)
 
@@ -198,3 +200,5 @@ class Engine:
             await self.budgets.aclose()
         self.verdicts.close()
         await self.ledger.close()
+        if self._close_upstream is not None:
+            await self._close_upstream()

@@ -30,6 +30,7 @@ from judge_router.upstream.judge_call import StructuredCaller
 from judge_router.upstream.model_chain import ModelChain
 from judge_router.upstream.prices import Pricer
 from judge_router.upstream.redact import Redactor
+from judge_router.upstream.transports import Transports
 
 VERDICT_STORES: dict[str, Callable[[Settings], VerdictStore]] = {
     "disk": lambda s: DiskVerdictStore(s.cache.dir, s.cache.ttl_s),
@@ -107,11 +108,16 @@ def build_engine(
     per_minute = settings.server.rate_limit_per_minute
     if rate_limiter is None and per_minute:
         rate_limiter = RATE_LIMITERS[state](per_minute)
-    models = ModelChain(settings, model_breaker, redact)
+    # One pooled HTTP client for every direct model; ConfigError for a `transport: direct` model
+    # that does not qualify.
+    transports = Transports(settings)
+    models = ModelChain(model_breaker, redact, transports)
     ledger = ledger or LEDGERS[settings.ledger.backend](settings)
     # Shadow candidates get their own breaker: their failures never open a live model's circuit.
-    shadow_breaker = BREAKERS[state](settings.routing.circuit_breaker)
-    quality = build_quality_loop(settings, pricer, redact, ledger, shadow_breaker, clock)
+    shadow_models = ModelChain(
+        BREAKERS[state](settings.routing.circuit_breaker), redact, transports
+    )
+    quality = build_quality_loop(settings, pricer, redact, ledger, shadow_models, clock)
     parts = EngineParts(
         pricer=pricer,
         judges=chain,
@@ -125,5 +131,6 @@ def build_engine(
         },
         clock=clock,
         quality=quality,
+        close_upstream=transports.aclose,
     )
     return Engine(settings, parts)
