@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from judge_router.config import ModelEntry
@@ -29,7 +29,7 @@ class DirectTarget:
 
     url: str  # .../chat/completions
     model: str  # the name the provider is sent (litellm's, without the `openai/` prefix)
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # the API key: never in a log line
     timeout_s: float | None  # litellm_params.timeout, which overrides routing.upstream_timeout_s
     api_base: str  # as litellm reports it in its errors
 

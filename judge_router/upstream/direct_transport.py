@@ -55,8 +55,10 @@ class DirectTransport:
         close with their loop."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            # As the OpenAI SDK's client: redirects followed, the environment's proxy and
+            # certificate settings honoured.
             self._client = httpx.AsyncClient(
-                http2=HTTP2, limits=LIMITS, timeout=None, follow_redirects=True, trust_env=False
+                http2=HTTP2, limits=LIMITS, timeout=None, follow_redirects=True
             )
             self._loop = loop
         return self._client
