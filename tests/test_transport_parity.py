@@ -56,10 +56,13 @@ async def test_the_direct_path_relays_the_providers_bytes(
         fake_provider,
         ["cheap-a"],
         hello(stream=True, stream_options={"include_usage": True}),
+        hello(stream=True),
     )
-    relayed = direct.answers[0]["raw"]
-    # The provider's chunks as it wrote them (compact, with its nulls and its `created`)...
-    assert b'"finish_reason":null' in relayed and b'"logprobs":null' in relayed
+    for asked, relayed in zip((True, False), (a["raw"] for a in direct.answers), strict=True):
+        # The provider's chunks as it wrote them (compact, with its nulls and its `created`),
+        # `"usage":null` cut from them where the client did not ask for usage...
+        assert b'"finish_reason":null' in relayed and b'"logprobs":null' in relayed
+        assert (b'"usage":null' in relayed) is asked
     # ...where litellm's are its own encoding of what it parsed.
     assert b'"finish_reason":null' not in via_litellm.answers[0]["raw"]
 

@@ -24,6 +24,22 @@ class RelayedChunk(dict[str, Any]):
         self.raw = raw
 
 
+def without(chunk: dict[str, Any], key: str) -> dict[str, Any]:
+    """`chunk` without `key` (itself when it has none). A relayed chunk whose JSON ends with that
+    key set to null (as OpenAI writes `"usage":null`) keeps its bytes, cut; any other is a new
+    dict, encoded afresh."""
+    if key not in chunk:
+        return chunk
+    kept = {name: value for name, value in chunk.items() if name != key}
+    if type(chunk) is RelayedChunk and chunk[key] is None:
+        raw, quoted = chunk.raw.rstrip(), f'"{key}"'.encode()
+        for tail in (b"," + quoted + b":null}", b", " + quoted + b": null}"):
+            # The last member of the object, and the only one of that name: cut from the text.
+            if raw.endswith(tail) and raw.count(quoted) == 1:
+                return RelayedChunk(kept, raw[: -len(tail)] + b"}")
+    return kept
+
+
 def parse_json(data: bytes) -> Any:
     """JSON text parsed fast; on invalid text, the json module's own error (litellm's message)."""
     try:
