@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from fakes import UPSTREAM_BASE
-from parity import RespxProvider, both, hello
+from parity import RespxProvider, Seen, both, hello, run
 
 ANSWER = {
     "id": "chatcmpl-x",
@@ -142,3 +142,23 @@ async def test_streams(tmp_path: Path, respx_mock: respx.MockRouter, case: str) 
     )
     if case == "no usage":  # litellm counts what the provider did not report; so does direct
         assert {row["usage_estimated"] for row in seen.rows} == {0}
+
+
+async def test_a_whole_answer_to_a_stream_request_is_streamed_not_lost(
+    tmp_path: Path, respx_mock: respx.MockRouter
+) -> None:
+    # The one difference on purpose: a server that ignores `stream` and answers whole. litellm
+    # finds no events in the body and streams an empty answer; the direct path streams the answer.
+    whole = provider(respx_mock, plain(httpx.Response(200, json={**ANSWER, "usage": USAGE})))
+    body = hello(stream=True)
+    via_litellm = await run(tmp_path, whole, "litellm", ["cheap-a"], [body])
+    direct = await run(tmp_path, whole, "direct", ["cheap-a"], [body])
+
+    def text(seen: Seen) -> str:
+        chunks = [json.loads(e) for e in seen.answers[0]["events"] if e != "[DONE]"]
+        return "".join(
+            c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")
+        )
+
+    assert (text(via_litellm), text(direct)) == ("", "hello world")
+    assert [row["completion_tokens"] for row in direct.rows] == [2]  # the provider's usage

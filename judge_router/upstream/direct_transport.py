@@ -24,6 +24,7 @@ from judge_router.upstream import direct_errors as errors
 from judge_router.upstream.direct_target import DirectTarget
 from judge_router.upstream.litellm_runtime import load_litellm
 from judge_router.upstream.plain_request import direct_body
+from judge_router.upstream.replay import completion_chunks
 from judge_router.upstream.sse_reader import RelayedChunk, parse_json, sse_data
 from judge_router.upstream.transport import OpenedStream, Reply, Transport, usage_tokens
 
@@ -133,7 +134,10 @@ class DirectTransport:
             finally:
                 await response.aclose()
             raise failed(errors.sdk_status_error(response))
-        chunks = _relay(response, target, body["messages"])
+        if "json" in response.headers.get("content-type", ""):
+            chunks = _replayed(response, target, body["messages"])
+        else:
+            chunks = _relay(response, target, body["messages"])
 
         async def close() -> None:
             await chunks.aclose()
@@ -196,6 +200,27 @@ async def _relay(
         "choices": [],
         "usage": held_usage,
     }
+
+
+async def _replayed(
+    response: httpx.Response, target: DirectTarget, messages: list[Any]
+) -> AsyncGenerator[dict[str, Any]]:
+    """A stream request answered with a whole completion (servers that ignore `stream`), as the
+    chunks of a stream. litellm finds no events in it and streams an empty answer instead."""
+    try:
+        data = parse_json(await response.aread())
+    except Exception as exc:
+        raise errors.stream_broke(exc, target.model, target.api_base) from exc
+    unusable = errors.unusable_answer(data)
+    if unusable is not None:
+        raise errors.stream_broke(unusable, target.model, target.api_base)
+    if not data.get("usage"):
+        text = "".join(
+            str((choice.get("message") or {}).get("content") or "") for choice in data["choices"]
+        )
+        data["usage"] = _counted_usage(target.model, messages, text)
+    for chunk in completion_chunks(data, target.model):
+        yield chunk
 
 
 def _counted_usage(model: str, messages: list[Any], text: str) -> dict[str, int]:
