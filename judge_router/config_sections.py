@@ -32,6 +32,10 @@ class LitellmParams(BaseModel):
     api_key: str | None = Field(default=None, repr=False)
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
+    # How calls reach the model: `auto` (unset) sends an OpenAI-compatible model's plain requests
+    # straight over HTTP (upstream/direct_transport.py) and the rest through litellm; `direct`
+    # insists (a model that does not qualify stops start-up); `litellm` always uses litellm.
+    transport: Literal["auto", "direct", "litellm"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -53,7 +57,9 @@ class LitellmParams(BaseModel):
     def call_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for litellm: everything set, minus our bookkeeping."""
         return {
-            k: v for k, v in self.model_dump(exclude={"env_references"}).items() if v is not None
+            k: v
+            for k, v in self.model_dump(exclude={"env_references", "transport"}).items()
+            if v is not None
         }
 
     def missing_env(self) -> list[str]:

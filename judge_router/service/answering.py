@@ -24,6 +24,7 @@ from judge_router.service.ledger_rows import PricedUsage, RowBuilder, Served
 from judge_router.types import Decision
 from judge_router.upstream.model_chain import AllAttemptsFailed, Attempt, StreamStarted
 from judge_router.upstream.sendable import UnsendableRequest
+from judge_router.upstream.sse_reader import without
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,9 @@ class Answering:
             )
 
         try:
-            yield opened.first_chunk
+            # A provider asked for usage sends `usage: null` on every chunk; a client that did
+            # not ask sees no usage at all, as from OpenAI.
+            yield opened.first_chunk if client_wants_usage else without(opened.first_chunk, "usage")
             _collect(opened.first_chunk, streamed)
             # The first byte is out and the provider is billing: put a provisional row on disk now
             # (incomplete, the prompt priced alone), so a crash mid-stream still leaves the request
@@ -278,8 +281,8 @@ class Answering:
                     usage = chunk["usage"]
                     if not chunk.get("choices") and not client_wants_usage:
                         continue  # we asked for usage to price the answer; the client did not
-                    if not client_wants_usage:
-                        chunk = {k: v for k, v in chunk.items() if k != "usage"}
+                if not client_wants_usage:
+                    chunk = without(chunk, "usage")
                 yield chunk
             status = "ok"
         except Exception as exc:  # the provider broke off mid-stream

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,7 @@ class EngineParts:
     shared_flight: SharedFlight | None = None  # one judge call per prompt across replicas
     redis: Sequence[RedisLink] = ()  # the Redis connections the parts share (closed last)
     shared_spend: SharedSpend | None = None  # budget counters every replica adds to
+    close_upstream: Callable[[], Awaitable[None]] | None = None  # the pooled provider connections
 
 
 class Engine:
@@ -105,6 +106,7 @@ class Engine:
         )
         self.observers: list[RowObserver] = [self.budgets.observe] if self.budgets else []
         self.quality = parts.quality
+        self._close_upstream = parts.close_upstream
         if self.quality is not None:
             self.answering.observers.append(self.quality.observe)
 
@@ -218,3 +220,5 @@ class Engine:
         await self.ledger.close()
         for link in self.redis:
             await link.aclose()
+        if self._close_upstream is not None:
+            await self._close_upstream()

@@ -36,6 +36,7 @@ from judge_router.upstream.model_chain import ModelChain
 from judge_router.upstream.prices import Pricer
 from judge_router.upstream.redact import Redactor
 from judge_router.upstream.redis_breaker import RedisBreaker
+from judge_router.upstream.transports import Transports
 
 
 @dataclass(slots=True)
@@ -174,11 +175,15 @@ def build_engine(
     per_minute = settings.server.rate_limit_per_minute
     if rate_limiter is None and per_minute:
         rate_limiter = RATE_LIMITERS[state](per_minute, links)
-    models = ModelChain(settings, model_breaker, redact)
+    # One pooled HTTP client for every direct model; ConfigError for a `transport: direct` model
+    # that does not qualify.
+    transports = Transports(settings)
+    models = ModelChain(model_breaker, redact, transports)
     ledger = ledger or LEDGERS[settings.ledger.backend or "sqlite"](settings)
     # Shadow candidates get their own breaker: their failures never open a live model's circuit.
     shadow_breaker = BREAKERS[state](settings.routing.circuit_breaker, links, "shadow")
-    quality = build_quality_loop(settings, pricer, redact, ledger, shadow_breaker, clock)
+    shadow_models = ModelChain(shadow_breaker, redact, transports)
+    quality = build_quality_loop(settings, pricer, redact, ledger, shadow_models, clock)
     verdicts = verdicts or verdict_store(settings, links)
     spend = SPEND_COUNTERS[state](links) if settings.budgets else None
     parts = EngineParts(
@@ -197,5 +202,6 @@ def build_engine(
         shared_flight=shared_flight(verdicts),
         shared_spend=spend,
         redis=list(links.by_url.values()),  # every link made above
+        close_upstream=transports.aclose,
     )
     return Engine(settings, parts)

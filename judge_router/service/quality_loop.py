@@ -18,7 +18,6 @@ from judge_router.quality.sampling import QualitySampler
 from judge_router.quality.shadow import SOURCE as SHADOW_SOURCE
 from judge_router.quality.shadow import ShadowRunner
 from judge_router.service.answering import Answered
-from judge_router.upstream.breaker import Breaker
 from judge_router.upstream.judge_call import StructuredCaller
 from judge_router.upstream.model_chain import ModelChain
 from judge_router.upstream.prices import Pricer
@@ -157,14 +156,14 @@ def build_quality_loop(
     pricer: Pricer,
     redact: Redactor,
     ledger: Ledger,
-    breaker: Breaker,
+    models: ModelChain,
     clock: Clock,
 ) -> QualityLoop | None:
     """The loop for `settings`, or None when neither shadow tests nor sampling are configured.
 
-    `breaker`: the shadow candidates' own, so their failures never open a live model's circuit.
+    `models`: the shadow candidates' chain, with a breaker of its own so their failures never open
+    a live model's circuit.
     """
     if not settings.shadow and settings.quality.sample_pct <= 0:
         return None
-    models = ModelChain(settings, breaker, redact)
     return QualityLoop(settings, models, pricer, StructuredCaller(pricer, redact), ledger, clock)

@@ -14,6 +14,7 @@ from judge_router.service.ledger_rows import PricedUsage
 from judge_router.serving.json_response import FastJSONResponse
 from judge_router.types import Decision, round_usd
 from judge_router.upstream.model_chain import Attempt
+from judge_router.upstream.sse_reader import RelayedChunk
 
 
 def router_info(
@@ -74,6 +75,8 @@ def completion_body(answer: Answer) -> dict[str, Any]:
 
 
 def sse(payload: dict[str, Any]) -> bytes:
+    if type(payload) is RelayedChunk:  # the provider's own bytes: nothing rewrote this chunk
+        return b"data: " + payload.raw + b"\n\n"
     return b"data: " + FastJSONResponse.render_json(payload) + b"\n\n"
 
 

@@ -46,8 +46,13 @@ def responses_as_chat(body: dict[str, Any]) -> dict[str, Any]:
     """A Responses API body (without the router's fields) as chat-completion parameters."""
     options = {k: v for k, v in body.items() if k not in ("input", "model", "stream")}
     try:
-        chat: dict[str, Any] = _responses_config().transform_responses_api_request_to_chat_completion_request(
-            model=NEUTRAL_MODEL, input=body["input"], responses_api_request=options, stream=False
+        chat: dict[str, Any] = (
+            _responses_config().transform_responses_api_request_to_chat_completion_request(
+                model=NEUTRAL_MODEL,
+                input=body["input"],
+                responses_api_request=options,
+                stream=False,
+            )
         )
     except Exception as exc:  # litellm says what it could not read
         raise UntranslatableRequest(f"cannot read this Responses request: {exc}") from None
@@ -59,7 +64,9 @@ def chat_as_response(body: dict[str, Any], chat: dict[str, Any]) -> dict[str, An
     options = {k: v for k, v in body.items() if k not in ("input", "model", "stream")}
     try:
         response = _responses_config().transform_chat_completion_response_to_responses_api_response(
-            request_input=body["input"], responses_api_request=options, chat_completion_response=chat
+            request_input=body["input"],
+            responses_api_request=options,
+            chat_completion_response=chat,
         )
     except Exception as exc:
         raise UntranslatableAnswer(f"the answer has no Responses form: {exc}") from None

@@ -58,6 +58,11 @@ def defer_loading() -> None:
     _deferred = True
 
 
+def deferred() -> bool:
+    """Whether litellm is still to be imported at its first use (see defer_loading)."""
+    return _deferred and not is_loaded()
+
+
 def is_loaded() -> bool:
     return _import_litellm.cache_info().currsize > 0
 

@@ -1,4 +1,4 @@
-"""Calls a chain of models in order through litellm; the first that answers wins, breakers permitting."""
+"""Calls a chain of models in order; the first that answers wins, breakers permitting."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from judge_router.config import Settings
 from judge_router.upstream.breaker import Breaker
-from judge_router.upstream.litellm_runtime import (
-    classify,
-    first_line,
-    load_litellm,
-    supported_params,
-)
+from judge_router.upstream.litellm_runtime import classify, first_line, supported_params
 from judge_router.upstream.redact import Redactor
 from judge_router.upstream.sendable import check_part_types, check_sendable
+from judge_router.upstream.transport import OpenedStream, Reply
+from judge_router.upstream.transports import Transports
 
 T = TypeVar("T")
 
@@ -95,14 +91,12 @@ def dropped_params(model: str, params: dict[str, Any]) -> list[str]:
 
 
 class ModelChain:
-    """Tries models in order with each one's configured litellm parameters."""
+    """Tries models in order, each through its transport (litellm, or the direct HTTP path)."""
 
-    def __init__(self, settings: Settings, breaker: Breaker, redact: Redactor):
-        self._settings = settings
+    def __init__(self, breaker: Breaker, redact: Redactor, transports: Transports):
         self.breaker = breaker
         self.redact = redact
-        self._kwargs_by_model: dict[str, dict[str, Any]] = {}
-        self._litellm = load_litellm()
+        self.transports = transports
 
     async def _any_usable(self, chain: list[str]) -> bool:
         """Whether some model of the chain is not skipped; if none is, all are tried anyway."""
@@ -125,31 +119,6 @@ class ModelChain:
         attempt.latency_ms = (time.perf_counter() - started) * 1000
         if attempt.kind not in _NOT_THE_MODELS_FAULT:
             await self.breaker.failure(attempt.model)
-
-    def _call_kwargs(
-        self, model: str, params: dict[str, Any], timeout_s: float, dropped: list[str]
-    ) -> dict[str, Any]:
-        # What the model does not take is left out here, not only by litellm's drop_params: a
-        # parameter litellm does not know yet (say `moderation`) would otherwise reach any
-        # provider as an extra body field. Either way it is listed in `router.dropped_params`.
-        if dropped:
-            params = {key: value for key, value in params.items() if key not in dropped}
-        return {
-            "timeout": timeout_s,
-            "num_retries": 0,  # the chain is the retry policy; hidden retries would hide latency
-            "drop_params": True,
-            **params,
-            "model": model,
-            **self._model_kwargs(model),
-        }
-
-    def _model_kwargs(self, model: str) -> dict[str, Any]:
-        """A model's configured litellm keyword arguments (built once: settings do not change)."""
-        kwargs = self._kwargs_by_model.get(model)
-        if kwargs is None:
-            entry = self._settings.model_entry(model)
-            kwargs = self._kwargs_by_model[model] = entry.litellm_params.call_kwargs()
-        return kwargs
 
     async def _first_success(
         self,
@@ -186,20 +155,27 @@ class ModelChain:
             return model, result, attempts
         raise AllAttemptsFailed(attempts)
 
+    def _sent(self, model: str, params: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
+        # What the model does not take is left out here, not only by litellm's drop_params: a
+        # parameter litellm does not know yet (say `moderation`) would otherwise reach any
+        # provider as an extra body field. Either way it is listed in `router.dropped_params`.
+        if dropped:
+            return {key: value for key, value in params.items() if key not in dropped}
+        return params
+
     async def complete(
         self, chain: list[str], params: dict[str, Any], timeout_s: float
     ) -> Completed:
-        async def call(model: str, dropped: list[str]) -> Any:
-            kwargs = self._call_kwargs(model, params, timeout_s, dropped)
-            return await self._litellm.acompletion(**kwargs)
+        async def call(model: str, dropped: list[str]) -> Reply:
+            sent = self._sent(model, params, dropped)
+            return await self.transports.for_model(model).complete(model, sent, timeout_s)
 
-        model, response, attempts = await self._first_success(chain, params, call)
-        usage = getattr(response, "usage", None)
+        model, reply, attempts = await self._first_success(chain, params, call)
         return Completed(
             model=model,
-            response=response.model_dump(),
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            response=reply.response,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
             attempts=attempts,
             latency_ms=attempts[-1].latency_ms,
         )
@@ -213,34 +189,16 @@ class ModelChain:
         options["include_usage"] = True  # needed to price the answer; stripped for the client later
         stream_params["stream_options"] = options
 
-        async def call(model: str, dropped: list[str]) -> tuple[AsyncIterator[Any], Any]:
-            response = await self._litellm.acompletion(
-                **self._call_kwargs(model, stream_params, timeout_s, dropped)
-            )
-            iterator = response.__aiter__()
-            try:
-                first = await iterator.__anext__()
-            except StopAsyncIteration:
-                raise RuntimeError("the stream ended before any chunk") from None
-            return iterator, first
+        async def call(model: str, dropped: list[str]) -> OpenedStream:
+            sent = self._sent(model, stream_params, dropped)
+            return await self.transports.for_model(model).stream(model, sent, timeout_s)
 
-        model, (iterator, first), attempts = await self._first_success(chain, params, call)
+        model, opened, attempts = await self._first_success(chain, params, call)
         return StreamStarted(
             model=model,
-            first_chunk=first.model_dump(exclude_none=True),
-            chunks=_dumped(iterator),
+            first_chunk=opened.first_chunk,
+            chunks=opened.chunks,
             attempts=attempts,
             first_chunk_ms=attempts[-1].latency_ms,
-            close=lambda: _close(iterator),
+            close=opened.close,
         )
-
-
-async def _dumped(iterator: AsyncIterator[Any]) -> AsyncIterator[dict[str, Any]]:
-    async for chunk in iterator:
-        yield chunk.model_dump(exclude_none=True)
-
-
-async def _close(iterator: AsyncIterator[Any]) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()

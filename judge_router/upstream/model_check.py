@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from judge_router.config import ConfigError, ModelEntry, Settings
+from judge_router.upstream.direct_target import plan
 from judge_router.upstream.litellm_runtime import load_litellm
 
 MAX_SUGGESTIONS = 3
@@ -111,6 +112,13 @@ def problems(settings: Settings) -> list[str]:
                 f"write openai/NAME and set {item.prices_key}.api_base"
             )
             continue
+        if item.called and params.transport == "direct":
+            why = plan(item.entry, litellm)
+            if isinstance(why, str):
+                found.append(
+                    f"{item.prices_key}.transport: direct, but {why}; use auto (direct when it "
+                    "qualifies) or litellm"
+                )
         priced = params.input_cost_per_token is not None or params.output_cost_per_token is not None
         if not priced and not _in_price_map(model, litellm):
             # A deployment of one's own (api_base) is expected to be missing: no look-alikes.

@@ -1,0 +1,37 @@
+"""benchmarks/overhead.py runs end to end with tiny counts: every path measured, every request ok.
+
+No timing is asserted: the figures depend on the machine. LiteLLM's proxy is left out (installing it
+takes minutes); the rest keeps the script from rotting.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fakes import load_script
+
+pytestmark = pytest.mark.slow  # real processes: run with -m slow, or all
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "overhead.py"
+PATHS = {"raw_http", "bare_litellm", "router_litellm", "router_direct", "route_cached"}
+
+
+def test_a_tiny_run_measures_every_path(tmp_path: Path) -> None:
+    bench = load_script(BENCH)
+    out = tmp_path / "overhead.json"
+
+    assert bench.main(["--quick", "--no-litellm-proxy", "--json", str(out)]) == 0
+
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert set(results["paths"]) == PATHS
+    for name, path in results["paths"].items():
+        phases = {"c1", "c20", "c64"} | ({"stream"} if name != "route_cached" else set())
+        assert set(path) == phases, name
+        for phase in path.values():
+            assert phase["ok"] == phase["requests"] > 0, (name, phase["problems"])
+    assert results["all_requests_ok"] is True
+    assert set(results["ratios"]) == PATHS
+    assert "rps_c20_vs_floor" in results["ratios"]["router_direct"]
