@@ -911,7 +911,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-    print_report(results, Console(width=max(Console().width, 160)))
+    print_report(results, Console(width=max(Console().width, 200)))
     if json_out is not None:
         write_json(json_out, results)
     return 0 if all(results["checks"].values()) else 1
