@@ -139,6 +139,39 @@ def process_cpu_s(pid: int) -> float | None:
     return stat_cpu_s(Path(f"/proc/{pid}/stat"))
 
 
+def tree_cpu_s(pid: int) -> float | None:
+    """User+system CPU seconds of a process and all its descendants, live or reaped (Linux /proc);
+    None where unavailable.
+
+    For servers that fork a process per connection (PostgreSQL's backends): each live process's
+    own time plus its reaped children's (cutime, cstime), so a backend that exits still counts
+    once its parent has waited for it.
+    """
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        entries = [entry for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        child = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        times[child] = sum(int(value) for value in fields[11:15]) / tick
+    if pid not in times:
+        return None
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(children.get(current, []))
+    return total
+
+
 def thread_cpu_s(pid: int) -> dict[str, float]:
     """CPU seconds per thread of a process ("main" and "tid-N"); empty off Linux.
 

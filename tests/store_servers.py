@@ -1,4 +1,5 @@
-"""Real Redis and PostgreSQL servers on free loopback ports, started and stopped by the tests.
+"""Real Redis and PostgreSQL servers on free loopback ports, started and stopped by the tests
+(and by benchmarks/bench_stores.py, which imports this module and checks `absent()` first).
 
 Without the binaries a test skips, naming what is missing; with JUDGE_ROUTER_REQUIRE_SERVERS=1
 (set by .ci/run) it fails instead, so CI cannot pass by skipping them.
@@ -15,8 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from servers import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -24,8 +23,32 @@ POSTGRES_BIN = Path(os.environ.get("JUDGE_ROUTER_POSTGRES_BIN", "/usr/lib/postgr
 DEADLINE_S = 30.0
 
 
+def redis_absent() -> str | None:
+    """Why redis-server cannot start here; None if it can."""
+    if os.path.exists(REDIS_SERVER):
+        return None
+    return f"{REDIS_SERVER} is not installed (apt-get install -y redis-server)"
+
+
+def postgres_absent() -> str | None:
+    """Why PostgreSQL cannot start here; None if it can."""
+    if (POSTGRES_BIN / "postgres").exists():
+        return None
+    return (
+        f"PostgreSQL binaries not found in {POSTGRES_BIN} (apt-get install -y postgresql-15, "
+        "or JUDGE_ROUTER_POSTGRES_BIN=DIR)"
+    )
+
+
+def absent() -> list[str]:
+    """Why the servers cannot start here, one reason per missing binary (none: both can)."""
+    return [reason for reason in (redis_absent(), postgres_absent()) if reason is not None]
+
+
 def missing(reason: str) -> None:
     """Skip, or fail when the servers are required (CI)."""
+    import pytest  # only tests skip; a benchmark checks absent() itself
+
     if os.environ.get("JUDGE_ROUTER_REQUIRE_SERVERS") == "1":
         pytest.fail(f"{reason} (JUDGE_ROUTER_REQUIRE_SERVERS=1)")
     pytest.skip(reason)
@@ -45,8 +68,8 @@ class RedisServer:
     stop() and start() keep its port (a restarted Redis starts empty)."""
 
     def __init__(self) -> None:
-        if not os.path.exists(REDIS_SERVER):
-            missing(f"{REDIS_SERVER} is not installed (apt-get install -y redis-server)")
+        if reason := redis_absent():
+            missing(reason)
         self.root = Path(tempfile.mkdtemp(prefix="jr-redis-"))
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -104,14 +127,13 @@ class RedisServer:
 
 class PostgresServer:
     """A throwaway PostgreSQL cluster (trust auth, user `jr`) on 127.0.0.1; run as `nobody` when
-    the tests run as root, since PostgreSQL refuses to run as root."""
+    the tests run as root, since PostgreSQL refuses to run as root. Without `fsync` (the tests'
+    default) commits skip the disk flush; with it, PostgreSQL's own durable defaults apply."""
 
-    def __init__(self) -> None:
-        if not (POSTGRES_BIN / "postgres").exists():
-            missing(
-                f"PostgreSQL binaries not found in {POSTGRES_BIN} (apt-get install -y "
-                "postgresql-15, or JUDGE_ROUTER_POSTGRES_BIN=DIR)"
-            )
+    def __init__(self, fsync: bool = False) -> None:
+        if reason := postgres_absent():
+            missing(reason)
+        self.fsync = fsync
         self.root = Path(tempfile.mkdtemp(prefix="jr-pg-"))
         self.root.chmod(0o755)
         self.data = self.root / "data"
@@ -141,11 +163,11 @@ class PostgresServer:
             return False
 
     def start(self) -> None:
+        unsafe = [] if self.fsync else ["-c", "fsync=off", "-c", "full_page_writes=off"]
         self.process = subprocess.Popen(
             [*self._as_user, str(POSTGRES_BIN / "postgres"), "-D", str(self.data),
              "-p", str(self.port), "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
-             "-c", "fsync=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"],
+             *unsafe, "-c", "max_connections=200"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_for(self.ready, f"PostgreSQL on port {self.port}")
