@@ -1,9 +1,10 @@
 """The dashboard's recent decisions: a page of the last ledger rows in a window (newest first,
 paged by a cursor, filtered as /stats filters), and one row in full with its outcome rows.
 
-A page reads the created_at index backwards (ties in the order of the index itself: the rowid), so
-the newest rows come first however large the ledger; a filter that matches few rows reads further
-back for them, within the reader's time limit.
+A page reads the created_at index backwards (ties in the order of the index itself: the rowid;
+on PostgreSQL, which has no rowid, the request id), so the newest rows come first however large
+the ledger; a filter that matches few rows reads further back for them, within the reader's time
+limit.
 Prompt text is shown only when the service stores it (`ledger.store_prompts`), and the feature
 vector never (it is hashed n-grams of the prompt, for training).
 """
@@ -13,12 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sqlite3
 from typing import Any
 
 from judge_router.accounting.dashboard_facts import Window, iso
 from judge_router.accounting.dashboard_figures import first_day
 from judge_router.accounting.ledger_reads import decision, request_outcomes
+from judge_router.accounting.read_connection import ReadConnection, is_sqlite
 from judge_router.accounting.stats_view import StatsView, conditions
 
 MAX_PAGE = 200
@@ -36,25 +37,28 @@ class BadCursor(ValueError):
     """A `before` cursor this service did not give."""
 
 
-def cursor(created_at: str, rowid: int) -> str:
-    """An opaque cursor for the rows after this one (older, or as old and written before)."""
-    packed = json.dumps([created_at, rowid], separators=(",", ":"))
+def cursor(created_at: str, position: int | str) -> str:
+    """An opaque cursor for the rows after this one (older, or as old and before it in the
+    order: written before, or on PostgreSQL a smaller request id)."""
+    packed = json.dumps([created_at, position], separators=(",", ":"))
     return base64.urlsafe_b64encode(packed.encode()).decode().rstrip("=")
 
 
-def _position(before: str) -> tuple[str, int]:
+def _position(before: str, kind: type[int] | type[str]) -> tuple[str, int | str]:
     try:
         padded = before + "=" * (-len(before) % 4)
-        created_at, rowid = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created_at, position = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, binascii.Error):
         raise BadCursor(f"before={before!r} is not a cursor from a page's `next`") from None
-    if not isinstance(created_at, str) or type(rowid) is not int:
+    # type(…) is: a JSON true is an int to isinstance, not a position.
+    if not isinstance(created_at, str) or type(position) is not kind:
         raise BadCursor(f"before={before!r} is not a cursor from a page's `next`")
-    return created_at, rowid
+    assert isinstance(position, int | str)
+    return created_at, position
 
 
 def recent(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     window: Window,
     filters: StatsView | None,
     limit: int = 50,
@@ -70,15 +74,16 @@ def recent(
     if window.until is not None:
         params["until"] = iso(window.until)
         wanted.append("created_at < :until")
+    order, kind = ("rowid", int) if is_sqlite(conn) else ("request_id", str)
     if before is not None:
-        params["at"], params["id"] = _position(before)
-        wanted.append("created_at <= :at AND (created_at < :at OR rowid < :id)")
+        params["at"], params["id"] = _position(before, kind)
+        wanted.append(f"created_at <= :at AND (created_at < :at OR {order} < :id)")
     rows = [
         dict(row)
         for row in conn.execute(
-            f"SELECT rowid AS position, {', '.join(SHOWN)} FROM decisions"
+            f"SELECT {order} AS position, {', '.join(SHOWN)} FROM decisions"
             + (f" WHERE {' AND '.join(wanted)}" if wanted else "")
-            + " ORDER BY created_at DESC, rowid DESC LIMIT :limit",
+            + f" ORDER BY created_at DESC, {order} DESC LIMIT :limit",
             params,
         )
     ]
@@ -97,7 +102,7 @@ def recent(
 
 
 def full_decision(
-    conn: sqlite3.Connection, request_id: str, store_prompts: bool
+    conn: ReadConnection, request_id: str, store_prompts: bool
 ) -> dict[str, Any] | None:
     """Every column of one row (but the feature vector, and the prompt text unless
     `store_prompts`), with its outcome rows; None when there is no such row."""

@@ -10,7 +10,9 @@ that answer it exactly.
   buckets: at most 72 hours of rows); the requests without a value (the `(none)` group) are the
   daily rollups' less the group rollups'. The window is widened to whole hours.
 - Anything else (two row-only keys, a nested metadata key): the decisions themselves, exactly as
-  asked, in a thread, within the reader's time limit.
+  asked, in a thread, within the reader's time limit. A PostgreSQL ledger (no dashboard rollups,
+  only its daily `decision_rollups`) always reads the decisions, of the window widened to whole
+  hours, so its figures are SQLite's.
 
 The dashboard's rollups are added up in the background (dashboard_rollups.py); what they do not
 hold yet is read from the decisions (`_pending`), so every answer is exact.
@@ -222,14 +224,6 @@ class _Builder:
         return "WITH facts AS (" + " UNION ALL ".join(self.parts) + ")"
 
 
-def _hour_key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H")
-
-
-def _day_key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
-
-
 Span = tuple[datetime | None, datetime | None]
 
 
@@ -248,15 +242,22 @@ def split_days(since: datetime | None, until: datetime | None) -> tuple[Span | N
     return (first, last), edges
 
 
-def facts(window: Window, view: StatsView | None, bucket: str, compact: bool = False) -> Facts:
+def facts(
+    window: Window,
+    view: StatsView | None,
+    bucket: str,
+    compact: bool = False,
+    rollups: bool = True,
+) -> Facts:
     """The facts of `view` over `window` (widened to whole hours), by `bucket` (hour | day): see
     the module's docstring. `compact` (for groups, which need no time): the facts keep the group,
-    model, source and status only."""
+    model, source and status only. Not `rollups` (a PostgreSQL ledger, which has none of the
+    dashboard's): the decisions of the widened window themselves."""
     since = None if window.since is None else floor_hour(window.since)
     until = None if window.until is None else ceil_hour(window.until)
     dim = rolled_up_dimension(view)
     # A row-only key by the hour: the group rollups are by day, so the rows (72 h at most).
-    if needs_rows(view) or (dim is not None and bucket == "hour"):
+    if needs_rows(view) or not rollups or (dim is not None and bucket == "hour"):
         exact = (window.since, window.until) if needs_rows(view) else (since, until)
         builder = _Builder(view, bucket)
         builder.parts.append(builder.rows(iso(exact[0]), iso(exact[1]), pending=False))

@@ -3,7 +3,6 @@ by the same SQL and code as /stats (stats.py), so the two never disagree."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from judge_router.accounting.judge_stats import (
     mean_llm_verdict_cost,
 )
 from judge_router.accounting.quality_stats import OutcomeFacts
+from judge_router.accounting.read_connection import ReadConnection, is_sqlite
 
 # /stats's own aggregates and derivations, reused rather than copied (stats.py).
 from judge_router.accounting.stats import _AGGREGATES, MAX_GROUPS, _derive, _groups
@@ -32,7 +32,7 @@ SERIES_FIGURES = (
 OTHER = "(other)"
 
 
-def first_day(conn: sqlite3.Connection) -> str | None:
+def first_day(conn: ReadConnection) -> str | None:
     """The ledger's first day with a request (the daily rollups' first key)."""
     found = conn.execute(
         "SELECT MIN(day) FROM decision_rollups WHERE requests > 0 AND day <> ''"
@@ -40,13 +40,14 @@ def first_day(conn: sqlite3.Connection) -> str | None:
     return None if found is None else found[0]
 
 
-def _facts_for(conn: sqlite3.Connection, window: Window, view: StatsView | None) -> Facts:
+def _facts_for(conn: ReadConnection, window: Window, view: StatsView | None) -> Facts:
     """Facts over time: the view's filters count, its group does not."""
     filters = None if view is None or not view.where else StatsView(None, view.where)
-    return facts(window, filters, bucket_for(window, first_day(conn), datetime.now(UTC)))
+    bucket = bucket_for(window, first_day(conn), datetime.now(UTC))
+    return facts(window, filters, bucket, rollups=is_sqlite(conn))
 
 
-def window_figures(conn: sqlite3.Connection, found: Facts) -> dict[str, Any]:
+def window_figures(conn: ReadConnection, found: Facts) -> dict[str, Any]:
     """What every answer says of its window: as read, and the ledger's first day (None: the
     ledger has no request at all, which the page says differently from an empty window)."""
     return {
@@ -61,7 +62,7 @@ def window_figures(conn: sqlite3.Connection, found: Facts) -> dict[str, Any]:
 
 
 def _totals(
-    conn: sqlite3.Connection, found: Facts, quality: OutcomeFacts
+    conn: ReadConnection, found: Facts, quality: OutcomeFacts
 ) -> tuple[dict[str, Any], float | None]:
     """The totals, and the mean LLM verdict cost their local-judge estimate is priced at."""
     total = dict(
@@ -117,7 +118,7 @@ def _empty_figures() -> dict[str, Any]:
     return zero
 
 
-def spend(conn: sqlite3.Connection, window: Window, view: StatsView | None) -> dict[str, Any]:
+def spend(conn: ReadConnection, window: Window, view: StatsView | None) -> dict[str, Any]:
     """Realised, baseline, judge and quality spend and net savings per bucket, net savings
     cumulative, and the totals."""
     found = _facts_for(conn, window, view)
@@ -150,7 +151,7 @@ def spend(conn: sqlite3.Connection, window: Window, view: StatsView | None) -> d
     return {**window_figures(conn, found), "totals": totals, "series": series}
 
 
-def mix(conn: sqlite3.Connection, window: Window, view: StatsView | None) -> dict[str, Any]:
+def mix(conn: ReadConnection, window: Window, view: StatsView | None) -> dict[str, Any]:
     """Requests per tier and per model over time, verdicts by source, and the totals (cache hit
     rate, judge ROI)."""
     found = _facts_for(conn, window, view)
@@ -212,14 +213,14 @@ def mix(conn: sqlite3.Connection, window: Window, view: StatsView | None) -> dic
 
 
 def groups(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     window: Window,
     view: StatsView,
     max_groups: int = MAX_GROUPS,
 ) -> dict[str, Any]:
     """Spend by group (view.group_by), each with spend per request and its spend by model, as
     /stats's `groups`."""
-    found = facts(window, view, "day", compact=True)
+    found = facts(window, view, "day", compact=True, rollups=is_sqlite(conn))
     quality = outcome_facts(conn, found.since, found.until, view)
     # Read once into a temporary table: the totals and the groups' three statements all read it.
     conn.execute("DROP TABLE IF EXISTS temp.dashboard_facts")

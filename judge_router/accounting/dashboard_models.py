@@ -4,12 +4,13 @@ percentile) beside the mean score its answers got (outcome rows), by whole UTC d
 
 The cost histogram rollup (dashboard_schema.py) answers a group of tier, arm, rule, api_key or a
 top-level metadata key, a day or a model; the `(none)` group, a nested metadata key or a filter
-other than `model` read the decisions themselves.
+other than `model` read the decisions themselves, as every view does on a PostgreSQL ledger (it
+has no histogram rollup; its costs are put in buckets by to_char, which rounds an exact tie such
+as 2.5 to even where SQLite's printf rounds it up).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from judge_router.accounting.dashboard_facts import (
@@ -24,11 +25,16 @@ from judge_router.accounting.dashboard_figures import first_day
 from judge_router.accounting.dashboard_quality import outcome_facts
 from judge_router.accounting.dashboard_rollups import COST_BUCKET
 from judge_router.accounting.quality_stats import NONE, OTHER, by_source
+from judge_router.accounting.read_connection import ReadConnection, is_sqlite
 from judge_router.accounting.stats_view import StatsView, conditions, expression
 from judge_router.types import round_usd
 
 MAX_MODELS = 100
 _ROLLED_UP_GROUPS = ("tier", "arm", "rule", "api_key")
+# COST_BUCKET in PostgreSQL's words: the same text for every cost but an exact tie.
+_PG_COST_BUCKET = (
+    "CASE WHEN COALESCE(cost_usd, 0) <= 0 THEN '0' ELSE trim(to_char(cost_usd, '9EEEE')) END"
+)
 
 
 class UnknownGroup(ValueError):
@@ -47,7 +53,7 @@ def _histogram_key(group_by: str | None, group: str | None) -> tuple[str, str] |
 
 
 def model_costs(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     window: Window,
     group_by: str | None,
     group: str | None,
@@ -62,7 +68,7 @@ def model_costs(
     until = None if window.until is None else ceil_day(window.until)
     lo, hi = iso(since), iso(until)
     models_only = filters is None or all(key == "model" for key, _ in filters.where)
-    key = _histogram_key(group_by, group) if models_only else None
+    key = _histogram_key(group_by, group) if models_only and is_sqlite(conn) else None
     if group == NONE and group_by in ("day", "model"):
         key = None  # never without a value: the rows say so (none)
     params: dict[str, Any] = {}
@@ -84,9 +90,11 @@ def model_costs(
             wanted.append(f"{value} = :m_group")
     rows_wanted = " AND ".join(wanted)
 
+    cost_bucket = COST_BUCKET.format(c="") if is_sqlite(conn) else _PG_COST_BUCKET
+
     def select(sign: int) -> str:
         return (
-            f"SELECT model, {COST_BUCKET.format(c='')} AS bucket, {sign} AS requests, "
+            f"SELECT model, {cost_bucket} AS bucket, {sign} AS requests, "
             f"{sign} * COALESCE(cost_usd, 0) AS cost_usd"
         )
 
@@ -118,7 +126,7 @@ def model_costs(
         read = "rollups"
     found: dict[str, dict[str, Any]] = {}
     for model, bucket, requests, cost in conn.execute(
-        f"SELECT model, bucket, SUM(requests), SUM(cost_usd) FROM ({source}) "
+        f"SELECT model, bucket, SUM(requests), SUM(cost_usd) FROM ({source}) AS costs "
         "GROUP BY model, bucket HAVING SUM(requests) <> 0",
         params,
     ):
@@ -178,7 +186,7 @@ def _figures(entry: dict[str, Any], scores: dict[str, list[dict[str, Any]]]) -> 
 
 
 def _scores(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     since: str | None,
     until: str | None,
     view: StatsView,

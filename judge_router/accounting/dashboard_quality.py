@@ -10,7 +10,6 @@ or a nested metadata key, reads every outcome of the window joined, as /stats do
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -194,7 +193,7 @@ def outcome_facts(
 
 
 def quality_spend_by_bucket(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     since: str | None,
     until: str | None,
     view: StatsView | None,
@@ -213,7 +212,7 @@ def quality_spend_by_bucket(
         "d.tier, d.model, d.rule, d.arm, d.api_key_id, d.metadata, d.created_at "
         "FROM outcomes AS o LEFT JOIN decisions AS d ON d.request_id = o.request_id"
         + (f" WHERE {window}" if window else "")
-        + ")"
+        + ") AS joined"
         + (f" WHERE {' AND '.join(wanted)}" if wanted else "")
         + " GROUP BY 1"
     )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from judge_router.accounting.migrations import connect, migrate
 from judge_router.accounting.stats_scan import ScanTooLong
@@ -26,6 +26,15 @@ T = TypeVar("T")
 
 READ_LIMIT_S = 10.0
 THREADS = 2
+
+
+class ViewReader(Protocol):
+    """What the dashboard's endpoints read through: this module's reader, or
+    postgres_dashboard_reader.py's."""
+
+    async def read(self, read: Callable[..., T], *args: Any) -> T: ...
+
+    def close(self) -> None: ...
 
 
 class DashboardReader:

@@ -5,8 +5,10 @@ ISO 8601 text (compared as text, as SQLite does), flags are integers, JSON is te
 use the "C" collation, so groups sort as SQLite's binary collation does. The rollup triggers
 run on INSERT, UPDATE (an upsert replacing a stream's first row) and DELETE. jr_json_* give
 SQLite's json_valid, json_type and json_extract on text (postgres_reads.py renames the calls);
-one difference: jsonb refuses \u0000 and lone surrogates, so metadata holding them is unreadable
-here (out of every metadata filter and group, as NaN is on both), where SQLite reads it.
+two differences: jsonb refuses \u0000 and lone surrogates, so metadata holding them is unreadable
+here (out of every metadata filter and group, as NaN is on both), where SQLite reads it; and a
+metadata value that is itself an object or array reads as jsonb writes it (`{"k": "v"}`, keys in
+jsonb's order), where SQLite gives its own text minified (`{"k":"v"}`).
 
 Replicas starting together: `migrate` holds a transaction-scoped advisory lock, so one applies
 what is missing and the others then find it applied.

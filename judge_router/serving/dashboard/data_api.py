@@ -15,7 +15,8 @@ from judge_router.accounting import dashboard_decisions, dashboard_figures, dash
 from judge_router.accounting.dashboard_decisions import BadCursor
 from judge_router.accounting.dashboard_dimensions import dimensions
 from judge_router.accounting.dashboard_models import UnknownGroup
-from judge_router.accounting.dashboard_reader import DashboardReader
+from judge_router.accounting.dashboard_reader import ViewReader
+from judge_router.accounting.ledger import LedgerUnavailable
 from judge_router.accounting.stats_scan import ScanTooLong
 from judge_router.accounting.stats_view import StatsView
 from judge_router.serving.dashboard.query import single, view_of, window_of
@@ -29,21 +30,13 @@ NO_STORE = {"cache-control": "no-store"}  # the ledger's figures: never kept by 
 
 
 def add_data_routes(
-    router: APIRouter, reader: Callable[[], DashboardReader | None], store_prompts: bool
+    router: APIRouter, reader: Callable[[], ViewReader], store_prompts: bool
 ) -> None:
-    """Declare the data endpoints on `router`; `reader` is None for a ledger it cannot read."""
+    """Declare the data endpoints on `router`, reading the ledger through `reader`."""
 
     async def answer(read: Callable[..., Any], *args: Any) -> Response:
-        found = reader()
-        if found is None:
-            return error_response(
-                501,
-                "the dashboard reads a SQLite ledger; this service's ledger is PostgreSQL "
-                "(ledger.url): use GET /stats and `judge-router report` meanwhile",
-                "not_implemented",
-            )
         try:
-            figures = await found.read(read, *args)
+            figures = await reader().read(read, *args)
         except ScanTooLong as exc:
             raise StarletteHTTPException(503, str(exc)) from None
         except (BadCursor, UnknownGroup) as exc:
@@ -52,6 +45,8 @@ def add_data_routes(
             raise StarletteHTTPException(
                 503, f"the ledger cannot be read now ({type(exc).__name__}: {exc}); retry"
             ) from None
+        except LedgerUnavailable as exc:  # PostgreSQL unreachable, or dropping the read
+            raise StarletteHTTPException(503, f"{exc}; retry") from None
         if figures is None:
             return error_response(404, "no ledger row has this request id", "request_not_found")
         return JSONResponse(figures, headers=NO_STORE)

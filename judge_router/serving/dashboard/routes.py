@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from judge_router.accounting import simulator
-from judge_router.accounting.dashboard_reader import DashboardReader
+from judge_router.accounting.dashboard_reader import DashboardReader, ViewReader
 from judge_router.accounting.dashboard_rollups import RollupKeeper
 from judge_router.config import ConfigError, Settings
 from judge_router.service.simulation import simulate
@@ -74,14 +74,21 @@ def _assets() -> dict[str, tuple[bytes, str]]:
 
 
 class Dashboard:
-    """What the dashboard keeps for the app's lifetime: its reader and the background roll-up
-    (both for a SQLite ledger, the one backend there is)."""
+    """What the dashboard keeps for the app's lifetime: its reader and, for a SQLite ledger, the
+    background roll-up (a PostgreSQL ledger's views read its decisions)."""
 
     def __init__(self, settings: Settings):
-        sqlite = settings.ledger.backend == "sqlite"
-        path = settings.ledger.path
-        self.reader = DashboardReader(path) if sqlite else None
-        self.keeper = RollupKeeper(path) if sqlite else None
+        ledger = settings.ledger
+        self.reader: ViewReader
+        self.keeper: RollupKeeper | None = None
+        if ledger.backend == "postgresql" and ledger.url is not None:
+            # Only with the `postgres` extra, which the ledger itself needs first.
+            from judge_router.accounting.postgres_dashboard_reader import PgDashboardReader
+
+            self.reader = PgDashboardReader(ledger.url)
+        else:
+            self.reader = DashboardReader(ledger.path)
+            self.keeper = RollupKeeper(ledger.path)
 
     def start(self) -> None:
         if self.keeper is not None:
@@ -90,8 +97,7 @@ class Dashboard:
     async def close(self) -> None:
         if self.keeper is not None:
             await asyncio.to_thread(self.keeper.stop)
-        if self.reader is not None:
-            await asyncio.to_thread(self.reader.close)
+        await asyncio.to_thread(self.reader.close)
 
 
 def add_dashboard(app: FastAPI, settings: Settings) -> Dashboard:

@@ -1,0 +1,103 @@
+"""The dashboard's reads of a PostgreSQL ledger: dashboard_reader.py's promises (a small pool of
+threads of their own, at a lower priority, each read one snapshot within a time limit) over
+psycopg connections, one per thread, opened again when PostgreSQL has dropped them.
+
+A read is one REPEATABLE READ transaction (every statement of a view sees the same rows, as
+SQLite's BEGIN gives) under a statement_timeout, and always rolled back: it writes nothing but
+temporary tables. PostgreSQL unreachable, or failing a read, is LedgerUnavailable (the page says
+so and retries); a read past the limit is ScanTooLong, as on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+
+from judge_router.accounting.dashboard_reader import READ_LIMIT_S, THREADS
+from judge_router.accounting.ledger import LedgerUnavailable
+from judge_router.accounting.postgres_reads import PgConnection, Row, connect
+from judge_router.accounting.postgres_schema import migrate
+from judge_router.accounting.read_connection import Interrupted
+from judge_router.accounting.stats_scan import ScanTooLong
+from judge_router.thread_priority import lower_this_thread
+
+T = TypeVar("T")
+
+
+class PgDashboardReader:
+    def __init__(self, url: str, threads: int = THREADS, limit_s: float = READ_LIMIT_S):
+        self.url = url
+        self.limit_s = limit_s
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="dashboard-read", initializer=lower_this_thread
+        )
+        self._local = threading.local()
+        self._opened: list[psycopg.Connection[Row]] = []
+        self._lock = threading.Lock()
+        self._migrated = False
+
+    async def read(self, read: Callable[..., T], *args: Any) -> T:
+        """`read(conn, *args)` in one snapshot on a pool thread; ScanTooLong past the limit,
+        LedgerUnavailable when PostgreSQL cannot answer."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._run, read, args)
+
+    def _connection(self, fresh: bool) -> psycopg.Connection[Row]:
+        conn: psycopg.Connection[Row] | None = getattr(self._local, "conn", None)
+        if conn is not None and not fresh and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            conn.close()
+        conn = connect(self.url)
+        if not self._migrated:  # a ledger no replica has written to yet has its tables too
+            migrate(conn)
+            self._migrated = True
+        self._local.conn = conn
+        with self._lock:
+            self._opened.append(conn)
+        return conn
+
+    def _run(self, read: Callable[..., T], args: tuple[Any, ...]) -> T:
+        # Twice at most: a connection kept from an earlier read may have been dropped since (a
+        # PostgreSQL restart), which only its next statement finds out.
+        for attempt in (1, 2):
+            kept = getattr(self._local, "conn", None) is not None and attempt == 1
+            try:
+                return self._snapshot(self._connection(fresh=attempt == 2), read, args)
+            except Interrupted:
+                raise ScanTooLong(
+                    f"reading the ledger for this view took over {self.limit_s:g} s (a "
+                    "PostgreSQL ledger's views read the decisions of their window): narrow the "
+                    "range or the filters"
+                ) from None
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if kept:
+                    continue
+                raise LedgerUnavailable(
+                    f"the PostgreSQL ledger cannot be read now ({type(exc).__name__}: {exc})"
+                ) from None
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _snapshot(
+        self, conn: psycopg.Connection[Row], read: Callable[..., T], args: tuple[Any, ...]
+    ) -> T:
+        pg = PgConnection(conn)
+        with pg.time_limit(self.limit_s):
+            conn.execute(b"BEGIN ISOLATION LEVEL REPEATABLE READ")
+            try:
+                return read(pg, *args)
+            finally:
+                if not conn.broken:
+                    conn.execute(b"ROLLBACK")  # nothing was written: only temporary tables
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
