@@ -34,6 +34,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_proxy as proxy  # noqa: E402
+import overhead_scale as scaled  # noqa: E402
 from loadgen import (  # noqa: E402
     HOST,
     free_port,
@@ -65,9 +66,13 @@ class Options:
     phase_timeout_s: float = 120.0
     startup_timeout_s: float = 120.0
     quick: bool = False
+    scale: scaled.Scale | None = scaled.Scale()  # None: no workers, memory or Zipf runs
 
 
-QUICK = Options(requests=24, warmup=4, prompts=3, blocks=2, phase_timeout_s=30.0, quick=True)
+QUICK = Options(
+    requests=24, warmup=4, prompts=3, blocks=2, phase_timeout_s=30.0, quick=True,
+    scale=scaled.QUICK_SCALE,
+)  # fmt: skip
 
 
 class RawTarget:
@@ -119,14 +124,19 @@ def route_check(status: int, body: bytes, index: int) -> str | None:
     return None if source == "cache" else f"source {source!r}, expected 'cache'"
 
 
-def router_config(directory: Path, base_url: str, transport: str) -> Path:
-    """bench_proxy's router config (judge and tiers on the fake) with every model on `transport`."""
+def router_config(
+    directory: Path, base_url: str, transport: str, judge: dict[str, Any] | None = None
+) -> Path:
+    """bench_proxy's router config (judge and tiers on the fake) with every model on `transport`
+    (and `judge` in place of its judge, if given)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = proxy.write_config(directory, base_url)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     for entries in data["tiers"].values():
         for entry in entries:
             entry["litellm_params"]["transport"] = transport
+    if judge is not None:
+        data["judge"] = judge
     return write_yaml(path, data)
 
 
@@ -220,11 +230,16 @@ def run_benchmark(options: Options) -> dict[str, Any]:
         upstream = {"upstream": fake.pid}
 
         routers: dict[str, tuple[Any, int]] = {}
-        for transport in ("litellm", "direct"):
-            port, log = free_port(), directory / f"router-{transport}.log"
-            config = router_config(directory / transport, base_url, transport)
-            process = stack.enter_context(running(proxy.router_command(config, port, None), log))
-            routers[transport] = (process, port)
+        kinds = [("litellm", "litellm", None, 1), ("direct", "direct", None, 1)]
+        if options.scale is not None:
+            kinds += [("direct_w2", "direct", None, 2), ("zipf", "direct", None, 1),
+                      ("memory", "direct", {"model": "heuristic"}, 1)]  # fmt: skip
+        for name, transport, judge, workers in kinds:
+            port, log = free_port(), directory / f"router-{name}.log"
+            config = router_config(directory / name, base_url, transport, judge)
+            command = proxy.router_command(config, port, None)
+            command += ["--workers", str(workers)] if workers > 1 else []
+            routers[name] = (stack.enter_context(running(command, log)), port)
         worker_log = directory / "bare-litellm.log"
         worker_cmd = [sys.executable, str(Path(proxy.__file__)), "--litellm-worker", "httpx"]
         worker = stack.enter_context(running(worker_cmd, worker_log, pipes=True))
@@ -246,13 +261,17 @@ def run_benchmark(options: Options) -> dict[str, Any]:
             fake_port, "/v1/chat/completions", bodies, proxy.upstream_check, upstream
         )
         targets["bare_litellm"] = proxy.WorkerTarget(worker, worker_log, options, None)  # type: ignore[arg-type]
-        for transport, (process, port) in routers.items():
-            log = directory / f"router-{transport}.log"
-            wait_until_ready(process, port, "/healthz", deadline, log)
+        for name, (process, port) in routers.items():
+            wait_until_ready(process, port, "/healthz", deadline, directory / f"router-{name}.log")
+            if name in ("zipf", "memory"):
+                continue  # measured on their own after the phases
             pids = {"router": process.pid, **upstream}
+            if name == "direct_w2":  # the two workers' CPU, not their supervisor's
+                first, second = scaled.worker_pids(process.pid, 2, deadline)
+                pids = {"router": first, "router_2": second, **upstream}
             target = proxy.RouterTarget(port, prompts, options, pids, False)  # type: ignore[arg-type]
             target.warm()  # fills the verdict cache: every measured request is a cache hit
-            targets[f"router_{transport}"] = target
+            targets[f"router_{name}"] = target
         process, port = routers["direct"]
         route_bodies = [{"prompt": prompt} for prompt, _ in prompts]
         watch = {"router": process.pid}
@@ -273,12 +292,23 @@ def run_benchmark(options: Options) -> dict[str, Any]:
         results["meta"]["startup_s"] = round(time.monotonic() - started, 1)
         results["paths"] = interleaved(targets, options)
         targets["bare_litellm"].finish()
+        if options.scale is not None:
+            results["scale"] = scale_runs(routers, options.scale, options.phase_timeout_s * 5)
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
     results["ratios"] = ratios(results["paths"])
     results["all_requests_ok"] = all(
         phase["failed"] == 0 for path in results["paths"].values() for phase in path.values()
-    )
+    ) and all(run["failed"] == 0 for run in results.get("scale", {}).values())
     return results
+
+
+def scale_runs(
+    routers: dict[str, tuple[Any, int]], scale: scaled.Scale, timeout_s: float
+) -> dict[str, Any]:
+    """Memory after 1,000 and 100,000 distinct prompts, then the Zipf workload."""
+    process, port = routers["memory"]
+    memory = scaled.memory_growth(port, process.pid, scale, timeout_s)
+    return {"memory": memory, "zipf": scaled.zipf(routers["zipf"][1], scale, timeout_s)}
 
 
 def ratios(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -302,6 +332,11 @@ def ratios(paths: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
                     path[level]["rps"], rival[level]["rps"]
                 )
         found[name] = row
+    one, two = paths.get("router_direct"), paths.get("router_direct_w2")
+    if one is not None and two is not None:
+        found["router_direct_w2"]["rps_vs_one_worker"] = {
+            level: _ratio(two[level]["rps"], one[level]["rps"]) for level in ("c20", "c64")
+        }
     return found
 
 
@@ -311,6 +346,8 @@ def _ratio(value: float, reference: float) -> float | None:
 
 def cpu_us(phase: dict[str, Any], name: str) -> Any:
     """CPU per request of the path's own process (the client's, for the bare loop)."""
+    if phase.get("router_2_cpu_us_per_req") is not None:  # two workers: both count
+        return round(phase["router_cpu_us_per_req"] + phase["router_2_cpu_us_per_req"], 1)
     for key in (f"{name}_cpu_us_per_req", "router_cpu_us_per_req", "litellm_proxy_cpu_us_per_req"):
         if phase.get(key) is not None:
             return phase[key]
@@ -341,6 +378,21 @@ def print_report(results: dict[str, Any], console: Console) -> None:
             str(ratio["rps_c20_vs_floor"]),
         )
     console.print(table)
+    two = results["ratios"].get("router_direct_w2", {}).get("rps_vs_one_worker")
+    if two is not None:
+        console.print(f"serve --workers 2 against one worker: c20 {two['c20']}x, c64 {two['c64']}x")
+    if "scale" in results:
+        memory, zipf = results["scale"]["memory"], results["scale"]["zipf"]
+        console.print(
+            f"memory: {memory['rss_mb'][0]} MB after {memory['distinct_prompts'][0]:,} distinct "
+            f"prompts, {memory['rss_mb'][1]} MB after {memory['distinct_prompts'][1]:,} "
+            f"({memory['growth_mb']:+} MB; {memory['rps']} /route a second)"
+        )
+        console.print(
+            f"zipf (s={zipf['s']}): {zipf['requests']:,} requests over {zipf['distinct_prompts']:,}"
+            f" prompts ({zipf['distinct_drawn']:,} drawn): cache hit rate {zipf['cache_hit_rate']},"
+            f" {zipf['judge_calls']:,} judge calls, {zipf['rps']} requests/s, p50 {zipf['p50_ms']} ms"
+        )
     skipped = results["meta"].get("litellm_proxy_skipped")
     if skipped:
         console.print(f"LiteLLM's proxy not measured: {skipped}")
@@ -357,6 +409,9 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
     parser.add_argument("--requests", type=int, help="requests per phase and path (default 1000)")
     parser.add_argument("--blocks", type=int, help="alternating blocks per phase (default 10)")
     parser.add_argument("--no-litellm-proxy", action="store_true", help="leave LiteLLM's proxy out")
+    parser.add_argument(
+        "--no-scale", action="store_true", help="leave out --workers 2, memory and Zipf"
+    )
     parser.add_argument("--proxy-venv", type=Path, help="where LiteLLM's proxy is installed")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     args = parser.parse_args(argv)
@@ -365,6 +420,8 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
     options = dataclasses.replace(options, **{k: v for k, v in given.items() if v is not None})
     if args.no_litellm_proxy:
         options = dataclasses.replace(options, litellm_proxy=False)
+    if args.no_scale:
+        options = dataclasses.replace(options, scale=None)
     return options, args.json
 
 
