@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_proxy as proxy  # noqa: E402
 import overhead_scale as scaled  # noqa: E402
+import profile_top  # noqa: E402
 from loadgen import (  # noqa: E402
     HOST,
     free_port,
@@ -56,7 +57,7 @@ STREAM = ("stream", "stream", 1)
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    requests: int = 1000  # per phase and path (streamed: a quarter)
+    requests: int = 1000  # per phase and path (streamed: a quarter; throughput: 3 times as many)
     warmup: int = 100  # untimed requests per path first
     prompts: int = 8  # distinct prompts, so distinct cached verdicts
     blocks: int = 10  # turns per phase
@@ -67,6 +68,7 @@ class Options:
     startup_timeout_s: float = 120.0
     quick: bool = False
     scale: scaled.Scale | None = scaled.Scale()  # None: no workers, memory or Zipf runs
+    profile: Path | None = None  # py-spy's raw profile of router_direct over the phases
 
 
 QUICK = Options(
@@ -171,7 +173,12 @@ def interleaved(targets: dict[str, Any], options: Options) -> dict[str, dict[str
     results: dict[str, dict[str, Any]] = {name: {} for name in targets}
     order = list(targets)
     for name, kind, level in (*PHASES, STREAM):
-        total = max(options.requests // 4, 1) if kind == "stream" else options.requests
+        # Throughput blocks long enough that each of the 20 or 64 keep-alive connections carries
+        # tens of requests: a block of 100 spread over 20 fresh connections measures their
+        # opening (and, with two workers, which worker happened to accept more of them).
+        total = {"stream": max(options.requests // 4, 1), "throughput": options.requests * 3}.get(
+            kind, options.requests
+        )
         blocks = min(options.blocks, total)
         sizes = [total // blocks + (1 if i < total % blocks else 0) for i in range(blocks)]
         runs: dict[str, list[proxy.Phase]] = {path: [] for path in targets}
@@ -230,7 +237,10 @@ def run_benchmark(options: Options) -> dict[str, Any]:
         upstream = {"upstream": fake.pid}
 
         routers: dict[str, tuple[Any, int]] = {}
-        kinds = [("litellm", "litellm", None, 1), ("direct", "direct", None, 1)]
+        kinds: list[tuple[str, str, dict[str, Any] | None, int]] = [
+            ("litellm", "litellm", None, 1),
+            ("direct", "direct", None, 1),
+        ]
         if options.scale is not None:
             kinds += [("direct_w2", "direct", None, 2), ("zipf", "direct", None, 1),
                       ("memory", "direct", {"model": "heuristic"}, 1)]  # fmt: skip
@@ -290,7 +300,13 @@ def run_benchmark(options: Options) -> dict[str, Any]:
             if isinstance(target, RawTarget):
                 target.warm(options.warmup, options.phase_timeout_s)
         results["meta"]["startup_s"] = round(time.monotonic() - started, 1)
+        spy = None
+        if options.profile is not None:
+            spy = profile_top.start(routers["direct"][0].pid, options.profile)
         results["paths"] = interleaved(targets, options)
+        if spy is not None and options.profile is not None:
+            profile_top.stop(spy)
+            results["profile"] = profile_top.summarise(options.profile)
         targets["bare_litellm"].finish()
         if options.scale is not None:
             results["scale"] = scale_runs(routers, options.scale, options.phase_timeout_s * 5)
@@ -393,12 +409,26 @@ def print_report(results: dict[str, Any], console: Console) -> None:
             f" prompts ({zipf['distinct_drawn']:,} drawn): cache hit rate {zipf['cache_hit_rate']},"
             f" {zipf['judge_calls']:,} judge calls, {zipf['rps']} requests/s, p50 {zipf['p50_ms']} ms"
         )
+    if "profile" in results:
+        print_profile(results["profile"], console)
     skipped = results["meta"].get("litellm_proxy_skipped")
     if skipped:
         console.print(f"LiteLLM's proxy not measured: {skipped}")
     console.print(
         f"wall {results['meta']['wall_s']} s; every request ok: {results['all_requests_ok']}"
     )
+
+
+def print_profile(profile: dict[str, Any], console: Console) -> None:
+    console.print(f"router_direct under py-spy ({profile['samples']:,} samples), by package:")
+    console.print(", ".join(f"{name} {share}%" for name, share in profile["by_package"]))
+    for title, key in (("self", "self"), ("inclusive, ours", "inclusive_judge_router")):
+        table = Table(title=f"top functions ({title})")
+        table.add_column("share %", justify="right")
+        table.add_column("function")
+        for name, share in profile[key]:
+            table.add_row(str(share), name)
+        console.print(table)
 
 
 def parse_options(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
@@ -414,9 +444,14 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
     )
     parser.add_argument("--proxy-venv", type=Path, help="where LiteLLM's proxy is installed")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
+    parser.add_argument(
+        "--profile", type=Path, metavar="RAW",
+        help="record router_direct with py-spy (pip install py-spy) into RAW and summarise it",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     options = QUICK if args.quick else Options()
-    given = {"requests": args.requests, "blocks": args.blocks, "proxy_venv": args.proxy_venv}
+    given = {"requests": args.requests, "blocks": args.blocks, "proxy_venv": args.proxy_venv,
+             "profile": args.profile}  # fmt: skip
     options = dataclasses.replace(options, **{k: v for k, v in given.items() if v is not None})
     if args.no_litellm_proxy:
         options = dataclasses.replace(options, litellm_proxy=False)

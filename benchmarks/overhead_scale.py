@@ -65,14 +65,22 @@ def children(pid: int) -> list[int]:
 
 
 def worker_pids(pid: int, expected: int, deadline: float) -> list[int]:
-    """The `expected` worker processes of a uvicorn supervisor, once they are all up."""
+    """The `expected` worker processes of a uvicorn supervisor, once they are all up (not
+    multiprocessing's resource tracker, which is a child too)."""
     while True:
-        found = children(pid)
+        found = [child for child in children(pid) if b"spawn_main" in _cmdline(child)]
         if len(found) >= expected:
             return found[:expected]
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(found)} of {expected} workers of {pid} started")
         time.sleep(0.1)  # bounded by the deadline above
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def rss_mb(pid: int) -> float:
