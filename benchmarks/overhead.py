@@ -302,7 +302,9 @@ def run_benchmark(options: Options) -> dict[str, Any]:
         results["meta"]["startup_s"] = round(time.monotonic() - started, 1)
         spy = None
         if options.profile is not None:
-            spy = profile_top.start(routers["direct"][0].pid, options.profile)
+            spy = profile_top.start(
+                routers["direct"][0].pid, options.profile, directory / "py-spy.log"
+            )
         results["paths"] = interleaved(targets, options)
         if spy is not None and options.profile is not None:
             profile_top.stop(spy)
@@ -462,6 +464,9 @@ def parse_options(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options, json_out = parse_options(argv)
+    if options.profile is not None and profile_top.py_spy() is None:
+        print("--profile needs py-spy: pip install py-spy", file=sys.stderr)
+        return 2
     results = run_benchmark(options)
     print_report(results, Console(width=max(Console().width, 150)))
     if json_out is not None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,18 @@ _FILE = re.compile(r"\(([^:)]*)")
 _THREADS = ("process ", "thread ")
 
 
-def start(pid: int, out: Path, rate: int = 250) -> subprocess.Popen[bytes]:
+def py_spy() -> str | None:
+    """The py-spy command: on PATH, or beside this Python (a virtualenv's bin)."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
+def start(pid: int, out: Path, log: Path, rate: int = 250) -> subprocess.Popen[bytes]:
     """py-spy sampling `pid` into `out` until stop()."""
-    command = ["py-spy", "record", "-p", str(pid), "-o", str(out), "-f", "raw",
+    command = [py_spy() or "py-spy", "record", "-p", str(pid), "-o", str(out), "-f", "raw",
                "-r", str(rate), "--nonblocking"]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log.open("ab") as sink:
+        return subprocess.Popen(command, stdout=sink, stderr=sink)
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

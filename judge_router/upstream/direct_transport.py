@@ -5,13 +5,12 @@ litellm), relays the provider's answer as it came (streamed chunks byte for byte
 rewrites them), and fails as litellm would (direct_errors.py). What litellm adds to a stream is
 reproduced where the service relies on it: a stream ending before any finish_reason is an error,
 a connection lost after one is not, and usage the provider did not send is counted as litellm counts
-it. Keep-alive connections are shared by every model and request of the process.
+it. Keep-alive connections (http_pools.py) are shared by every model and request of the process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -22,15 +21,13 @@ import pydantic_core
 
 from judge_router.upstream import direct_errors as errors
 from judge_router.upstream.direct_target import DirectTarget
+from judge_router.upstream.http_pools import HttpPools
 from judge_router.upstream.litellm_runtime import load_litellm
 from judge_router.upstream.plain_request import direct_body
 from judge_router.upstream.replay import completion_chunks
 from judge_router.upstream.sse_reader import RelayedChunk, parse_json, sse_data
 from judge_router.upstream.transport import OpenedStream, Reply, Transport, usage_tokens
 
-# HTTP/2 (one connection multiplexing every request to an https provider) when h2 is installed.
-HTTP2 = importlib.util.find_spec("h2") is not None
-LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
 _SENT_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
@@ -43,44 +40,33 @@ class DirectTransport:
         self.targets: dict[str, DirectTarget] = {}
         self._headers: dict[str, dict[str, str]] = {}
         self._litellm = litellm
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pools: HttpPools | None = None
 
     def add(self, model: str, target: DirectTarget) -> None:
         self.targets[model] = target
         self._headers[model] = {**_SENT_HEADERS, **target.headers}
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> HttpPools:
         """The pooled client. Connections belong to an event loop: a new loop (a CLI command's
-        second asyncio.run, a test's) gets a new pool, and the old one's idle sockets are left to
+        second asyncio.run, a test's) gets new pools, and the old ones' idle sockets are left to
         close with their loop."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            # As the OpenAI SDK's client: redirects followed, the environment's proxy and
-            # certificate settings honoured.
-            self._client = httpx.AsyncClient(
-                http2=HTTP2, limits=LIMITS, timeout=None, follow_redirects=True
-            )
-            self._loop = loop
-        return self._client
+        if self._pools is None or self._pools.loop is not loop:
+            self._pools = HttpPools()
+        return self._pools
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        pools, self._pools = self._pools, None
+        if pools is not None:
+            await pools.aclose()
 
     def _request(
         self, model: str, body: dict[str, Any], timeout_s: float
     ) -> tuple[DirectTarget, httpx.Request, float]:
         target = self.targets[model]
         timeout = target.timeout_s if target.timeout_s is not None else timeout_s
-        request = self._http().build_request(
-            "POST",
-            target.url,
-            content=pydantic_core.to_json(body),
-            headers=self._headers[model],
-            timeout=httpx.Timeout(timeout),
-        )
+        content = pydantic_core.to_json(body)
+        request = self._http().build(target.url, content, self._headers[model], timeout)
         return target, request, timeout
 
     async def complete(self, model: str, params: dict[str, Any], timeout_s: float) -> Reply:

@@ -1,0 +1,185 @@
+"""What one call to an OpenAI-compatible provider costs in each Python HTTP client the direct
+transport could use, on the loopback fake provider, in one run (the clients take turns).
+
+Run: .venv/bin/python benchmarks/bench_http_clients.py [--requests 3000] [--rounds 2] [--json OUT]
+
+Clients: httpx's AsyncClient.send (what upstream/direct_transport.py uses: auth, redirects and
+cookies around the transport), httpx's transport called directly (the same connection pool and
+parser, none of the client's layers), and aiohttp's ClientSession (its C parser; installed with
+litellm). Each sends a whole answer and a stream at concurrency 1 over one keep-alive connection,
+under uvloop as the service runs: CPU per call (this process's), p50 latency and, for the stream,
+the p50 of its first chunk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_proxy import read_line  # noqa: E402
+from loadgen import HOST, machine_meta, percentile, revision, running, write_json  # noqa: E402
+
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
+           "Authorization": "Bearer sk-fake"}  # fmt: skip
+MESSAGES = [{"role": "user", "content": "Summarise the plot of a short story in one line."}]
+WHOLE = json.dumps({"model": "fake-low", "messages": MESSAGES}).encode()
+STREAM = json.dumps({"model": "fake-low", "messages": MESSAGES, "stream": True}).encode()
+
+Call = Callable[[], Awaitable[None]]
+
+
+async def _measure(whole: Call, stream: Callable[[], Awaitable[float]], n: int) -> dict[str, Any]:
+    for _ in range(max(n // 10, 20)):  # warm: the connection open, the code paths hot
+        await whole()
+    latencies = []
+    cpu = time.process_time()
+    for _ in range(n):
+        started = time.perf_counter()
+        await whole()
+        latencies.append(time.perf_counter() - started)
+    cpu_us = (time.process_time() - cpu) / n * 1e6
+    firsts = sorted([await stream() for _ in range(max(n // 6, 10))])
+    latencies.sort()
+    return {
+        "cpu_us_per_call": round(cpu_us, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 3),
+        "stream_first_chunk_p50_ms": round(percentile(firsts, 50) * 1000, 3),
+    }
+
+
+async def httpx_client(url: str, n: int) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    async with httpx.AsyncClient(limits=limits, timeout=None, follow_redirects=True) as client:
+
+        async def whole() -> None:
+            request = client.build_request("POST", url, content=WHOLE, headers=HEADERS)
+            await (await client.send(request)).aread()
+
+        async def stream() -> float:
+            started = time.perf_counter()
+            request = client.build_request("POST", url, content=STREAM, headers=HEADERS)
+            response = await client.send(request, stream=True)
+            chunks = response.aiter_bytes()
+            await chunks.__anext__()
+            first = time.perf_counter() - started
+            async for _ in chunks:
+                pass
+            await response.aclose()
+            return first
+
+        return await _measure(whole, stream, n)
+
+
+async def httpx_transport(url: str, n: int) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    async with httpx.AsyncHTTPTransport(limits=limits) as transport:
+
+        async def whole() -> None:
+            request = httpx.Request("POST", url, content=WHOLE, headers=HEADERS)
+            response = await transport.handle_async_request(request)
+            await response.aread()
+
+        async def stream() -> float:
+            started = time.perf_counter()
+            request = httpx.Request("POST", url, content=STREAM, headers=HEADERS)
+            response = await transport.handle_async_request(request)
+            chunks = response.aiter_raw()
+            await chunks.__anext__()
+            first = time.perf_counter() - started
+            async for _ in chunks:
+                pass
+            await response.aclose()
+            return first
+
+        return await _measure(whole, stream, n)
+
+
+async def aiohttp_session(url: str, n: int) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=1000)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def whole() -> None:
+            async with session.post(url, data=WHOLE, headers=HEADERS) as response:
+                await response.read()
+
+        async def stream() -> float:
+            started = time.perf_counter()
+            async with session.post(url, data=STREAM, headers=HEADERS) as response:
+                chunks = response.content.iter_any()
+                await chunks.__anext__()
+                first = time.perf_counter() - started
+                async for _ in chunks:
+                    pass
+            return first
+
+        return await _measure(whole, stream, n)
+
+
+CLIENTS = {
+    "httpx AsyncClient.send": httpx_client,
+    "httpx transport only": httpx_transport,
+    "aiohttp ClientSession": aiohttp_session,
+}
+
+
+def run(requests: int, rounds: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"meta": {**machine_meta(), "revision": revision()}, "clients": {}}
+    fake_cmd = [sys.executable, "-m", "judge_router.testing.fake_upstream", "--host", HOST]
+    with tempfile.TemporaryDirectory(prefix="bench-clients-") as tmp:
+        log = Path(tmp) / "upstream.log"
+        with running([*fake_cmd, "--port", "0"], log, pipes=True) as fake:
+            line = read_line(fake, time.monotonic() + 60, log, "fake upstream")
+            runs = _rounds(line.rsplit(" ", 1)[1], requests, rounds)
+    for name, found in runs.items():  # the median round of each figure
+        results["clients"][name] = {
+            key: sorted(r[key] for r in found)[len(found) // 2] for key in found[0]
+        }
+    return results
+
+
+def _rounds(base_url: str, requests: int, rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """Every client `rounds` times, the order reversed every other round."""
+    url = base_url.rstrip("/") + "/chat/completions"
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CLIENTS}
+    for turn in range(rounds):
+        order = list(CLIENTS) if turn % 2 == 0 else list(CLIENTS)[::-1]
+        for name in order:
+            runs[name].append(uvloop.run(CLIENTS[name](url, requests)))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000, help="calls per client and round")
+    parser.add_argument("--rounds", type=int, default=2, help="turns of every client (ABBA)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
+    args = parser.parse_args(argv)
+    results = run(args.requests, args.rounds)
+    table = Table(title="one call to the loopback fake provider, concurrency 1 (uvloop)")
+    for column in ("client", "CPU µs/call", "p50 ms", "p99 ms", "stream first chunk p50 ms"):
+        table.add_column(column, justify="left" if column == "client" else "right")
+    for name, figures in results["clients"].items():
+        table.add_row(name, *(str(value) for value in figures.values()))
+    Console().print(table)
+    if args.json is not None:
+        write_json(args.json, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

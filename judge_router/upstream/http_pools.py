@@ -1,0 +1,83 @@
+"""The direct transport's HTTP: requests built by one httpx client (the OpenAI SDK's defaults:
+its headers, redirects followed, the environment's proxies and certificates) and sent, on the
+usual path, straight to one of several connection pools.
+
+Why not `client.send`: its auth, redirect and cookie layers cost ~110 µs of CPU a call here
+(benchmarks/bench_http_clients.py) and do nothing for a POST that is answered, not redirected. A
+redirect is handed to the client, which follows it as the SDK would; with a proxy in the
+environment every request goes through the client, whose proxy mounts apply. Cookies a provider
+sets are not kept (the SDK's client would keep them, and send them with every tenant's requests).
+
+Why several pools: httpcore's pool tidies itself on every request and response with a pass over
+its connections that, for each idle one, counts them all again, so its cost grows with the
+square of the connections open (a quarter of the router's CPU at 64 concurrent requests, by the
+profile in benchmarks/README.md). Requests take the pools in turn, each with a share of the
+limits, so each pool holds an eighth of the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import itertools
+import urllib.request
+from collections.abc import Iterator
+
+import httpx
+
+# HTTP/2 (one connection multiplexing every request to an https provider) when h2 is installed.
+HTTP2 = importlib.util.find_spec("h2") is not None
+POOLS = 8
+MAX_CONNECTIONS, MAX_KEEPALIVE, KEEPALIVE_S = 1000, 200, 60.0
+LIMITS = httpx.Limits(
+    max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE,
+    keepalive_expiry=KEEPALIVE_S,
+)  # fmt: skip
+_POOL_LIMITS = httpx.Limits(
+    max_connections=MAX_CONNECTIONS // POOLS, max_keepalive_connections=MAX_KEEPALIVE // POOLS,
+    keepalive_expiry=KEEPALIVE_S,
+)  # fmt: skip
+
+
+class HttpPools:
+    """The client and pools of one event loop (connections belong to the loop they opened on)."""
+
+    def __init__(self) -> None:
+        self.client = httpx.AsyncClient(
+            http2=HTTP2, limits=LIMITS, timeout=None, follow_redirects=True
+        )
+        self.loop = asyncio.get_running_loop()
+        # Read once, as the client reads them when it is made.
+        self._proxied = bool(urllib.request.getproxies())
+        self._pools = [
+            httpx.AsyncHTTPTransport(http2=HTTP2, limits=_POOL_LIMITS) for _ in range(POOLS)
+        ]
+        self._turns: Iterator[httpx.AsyncHTTPTransport] = itertools.cycle(self._pools)
+
+    def build(
+        self, url: str, content: bytes, headers: dict[str, str], timeout_s: float
+    ) -> httpx.Request:
+        return self.client.build_request(
+            "POST", url, content=content, headers=headers, timeout=httpx.Timeout(timeout_s)
+        )
+
+    async def send(self, request: httpx.Request, stream: bool = False) -> httpx.Response:
+        """`request`'s response (read, unless `stream`), as `client.send` gives it."""
+        if self._proxied:
+            return await self.client.send(request, stream=stream)
+        response = await next(self._turns).handle_async_request(request)
+        response.request = request
+        if response.has_redirect_location:  # rare: the client follows it, as the SDK's does
+            await response.aclose()
+            return await self.client.send(request, stream=stream)
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        for pool in self._pools:
+            await pool.aclose()
