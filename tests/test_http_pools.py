@@ -72,12 +72,13 @@ async def test_with_a_proxy_in_the_environment_every_request_goes_through_the_cl
     url = "http://127.0.0.1:9/v1/chat/completions"
     respx_mock.post(url).mock(return_value=httpx.Response(200, json={"choices": []}))
     sent: list[Any] = []
+    monkeypatch.setenv("NO_PROXY", "localhost")  # alone, no proxy
     for proxy in (None, "http://127.0.0.1:3128"):
         if proxy is not None:
             monkeypatch.setenv("HTTP_PROXY", proxy)
         else:
-            monkeypatch.delenv("HTTP_PROXY", raising=False)
-            monkeypatch.delenv("http_proxy", raising=False)
+            for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+                monkeypatch.delenv(name, raising=False)
         pools = HttpPools()
 
         async def recorded(
