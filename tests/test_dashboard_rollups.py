@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from judge_router.accounting import dashboard_rollups
 from judge_router.accounting.dashboard_rollups import RollupKeeper, catch_up, catch_up_all
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.migrations import connect, migrate
@@ -155,6 +157,30 @@ def test_the_keeper_catches_up_in_the_background(tmp_path: Path) -> None:
         keeper.stop()
     assert hourly(conn) == hourly_from_rows(conn)
     assert keeper.failures == 0
+
+
+def test_the_keeper_adds_a_backlog_at_once_and_leaves_the_trickle_for_its_next_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = connect(tmp_path / "l.sqlite")
+    migrate(conn)
+    rows = seeded_rows(1_300)[0]
+    insert(conn, rows[:1_200])  # a backlog
+    batches: list[int] = []
+
+    def batch_then_a_trickle(target: sqlite3.Connection) -> int:
+        found = catch_up(target)
+        batches.append(found)
+        insert(conn, rows[1_200 + 10 * (len(batches) - 1) :][:10])  # requests meanwhile
+        return found
+
+    monkeypatch.setattr(dashboard_rollups, "catch_up", batch_then_a_trickle)
+    added = dashboard_rollups.catch_up_backlog(conn, 0.0, threading.Event())
+    # The backlog in one batch, then the ten rows that came meanwhile in a second, small one:
+    # done until the next interval, though ten more have come since.
+    assert batches == [1_200, 10] and added == 1_210
+    rolled = conn.execute("SELECT rolled_up_to FROM dashboard_rollup_state").fetchone()[0]
+    assert rolled == 1_210 < conn.execute("SELECT MAX(rowid) FROM decisions").fetchone()[0]
 
 
 def test_the_keeper_says_once_when_it_cannot_catch_up(
