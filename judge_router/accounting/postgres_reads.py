@@ -23,18 +23,10 @@ import psycopg
 from psycopg.rows import RowMaker
 from psycopg.types.numeric import NumericLoader
 
-from judge_router.accounting.budgets import SpendScope, spend_by_scope
 from judge_router.accounting.ledger import LedgerUnavailable
-from judge_router.accounting.ledger_reads import (
-    decision,
-    decision_rows,
-    outcome_rows,
-    request_outcomes,
-)
+from judge_router.accounting.ledger_methods import ReadMethods
 from judge_router.accounting.postgres_schema import migrate
 from judge_router.accounting.read_connection import Interrupted, Rows
-from judge_router.accounting.stats import summarise
-from judge_router.accounting.stats_view import StatsView
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_S = 5
@@ -160,7 +152,7 @@ def connect(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> psycopg.Connectio
     return conn
 
 
-class PostgresReads:
+class PostgresReads(ReadMethods):
     """The ledger's read methods (and `read`, for a report's own query) over PostgreSQL."""
 
     def __init__(self, url: str):
@@ -181,28 +173,6 @@ class PostgresReads:
     async def read(self, read: Callable[..., T], *args: Any) -> T:
         """`read(conn, *args)` on a connection of its own, off the event loop."""
         return await asyncio.to_thread(self._read, read, *args)
-
-    async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
-        return await self.read(decision_rows, since)
-
-    async def decision(self, request_id: str) -> dict[str, Any] | None:
-        return await self.read(decision, request_id)
-
-    async def outcomes(
-        self, since: str | None = None, source: str | None = None
-    ) -> list[dict[str, Any]]:
-        return await self.read(outcome_rows, since, source)
-
-    async def outcomes_of(self, request_id: str) -> list[dict[str, Any]]:
-        return await self.read(request_outcomes, request_id)
-
-    async def summary(
-        self, since: str | None = None, view: StatsView | None = None
-    ) -> dict[str, Any]:
-        return await self.read(summarise, since, view)
-
-    async def spend(self, scopes: Sequence[SpendScope], start: str, end: str) -> list[float]:
-        return await self.read(spend_by_scope, scopes, start, end)
 
     async def close(self) -> None:
         """Nothing is held between reads."""

@@ -1,7 +1,8 @@
 """The SQLite ledger: a writer thread commits rows in batches, so no lock can stall the event loop.
 
 When nothing is waiting, `record` commits the row itself on a connection that never waits for a
-lock (busy_timeout 0): the usual case costs no thread hop. Otherwise, or if that commit cannot
+lock (busy_timeout 0), with the other rows of the same loop turn (group_commit.py): the usual
+case costs no thread hop. Otherwise, or if that commit cannot
 take the lock, it hands the row to the writer and waits for its commit up to `commit_wait_s`. So an answered
 request has its row committed before the answer, or, when the database is locked or unwritable,
 queued in memory and counted in `pending_rows` (never more than `max_pending` rows: beyond that the
@@ -24,19 +25,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from judge_router.accounting import recovery
-from judge_router.accounting.budgets import SpendScope, spend_by_scope
+from judge_router.accounting.group_commit import GroupCommit
 from judge_router.accounting.ledger import LedgerHealth
-from judge_router.accounting.ledger_reads import (
-    decision,
-    decision_rows,
-    outcome_rows,
-    request_outcomes,
-)
+from judge_router.accounting.ledger_methods import ReadMethods
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.migrations import connect, migrate
 from judge_router.accounting.outcome_row import OutcomeRow
-from judge_router.accounting.stats import summarise
-from judge_router.accounting.stats_view import StatsView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,7 +59,7 @@ def _settle(future: asyncio.Future[bool], written: bool) -> None:
         future.set_result(written)
 
 
-class SqliteLedger:
+class SqliteLedger(ReadMethods):
     def __init__(
         self,
         path: Path,
@@ -88,6 +82,7 @@ class SqliteLedger:
         self._stop = threading.Event()  # ends the writer (and a backoff early; new rows do not)
         self._conn: sqlite3.Connection | None = None  # the writer thread's
         self._direct: sqlite3.Connection | None = None  # the event loop's: never waits for a lock
+        self._group = GroupCommit(self._write_group)
         names = list(LedgerRow.__dataclass_fields__)
         columns = f"decisions ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
         self._insert, self._replace = f"INSERT INTO {columns}", f"INSERT OR REPLACE INTO {columns}"
@@ -127,7 +122,7 @@ class SqliteLedger:
 
     async def _store(self, row: LedgerRow | OutcomeRow, replace: bool) -> bool:
         if not self._waiting and self._failing_since is None:
-            written = self._write_directly(row, replace)
+            written = await self._group.add((row, replace))
             if written is not None:
                 return written
         loop = asyncio.get_running_loop()
@@ -145,6 +140,31 @@ class SqliteLedger:
             return await asyncio.wait_for(asyncio.shield(done), self._commit_wait_s)
         except TimeoutError:
             return False  # queued and counted in pending_rows; the writer commits it later
+
+    def _write_group(
+        self, rows: Sequence[tuple[LedgerRow | OutcomeRow, bool]]
+    ) -> list[bool | None]:
+        """One transaction for the rows of one loop turn (group_commit.py); one row by one if
+        the schema refuses one of them, so only that one is dropped."""
+        if len(rows) == 1:
+            return [self._write_directly(*rows[0])]
+        try:
+            if self._direct is None:
+                self._direct = connect(self.path, busy_timeout_s=0)
+            conn = self._direct
+            conn.execute("BEGIN")
+            try:
+                for row, replace in rows:
+                    conn.execute(self._statement(row, replace), row.as_params())
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        except sqlite3.IntegrityError:
+            return [self._write_directly(row, replace) for row, replace in rows]
+        except (sqlite3.Error, OSError):
+            return [None] * len(rows)  # locked or failing: the writer takes them
+        return [True] * len(rows)
 
     def _write_directly(self, row: LedgerRow | OutcomeRow, replace: bool) -> bool | None:
         """Commit `row` now if the database is free: True if written, False if the schema refused
@@ -271,28 +291,6 @@ class SqliteLedger:
     async def read(self, read: Callable[..., T], *args: Any) -> T:
         """`read(conn, *args)` on a connection of its own, off the event loop (a report's reads)."""
         return await asyncio.to_thread(self._read, read, *args)
-
-    async def rows(self, since: str | None = None) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._read, decision_rows, since)
-
-    async def decision(self, request_id: str) -> dict[str, Any] | None:
-        return await asyncio.to_thread(self._read, decision, request_id)
-
-    async def outcomes(
-        self, since: str | None = None, source: str | None = None
-    ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._read, outcome_rows, since, source)
-
-    async def outcomes_of(self, request_id: str) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._read, request_outcomes, request_id)
-
-    async def summary(
-        self, since: str | None = None, view: StatsView | None = None
-    ) -> dict[str, Any]:
-        return await asyncio.to_thread(self._read, summarise, since, view)
-
-    async def spend(self, scopes: Sequence[SpendScope], start: str, end: str) -> list[float]:
-        return await asyncio.to_thread(self._read, spend_by_scope, scopes, start, end)
 
     async def health(self) -> LedgerHealth:
         """From the writer's own record, without touching the database on the event loop."""
