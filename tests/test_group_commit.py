@@ -83,4 +83,4 @@ async def test_a_failing_write_reaches_every_caller_of_its_group() -> None:
     found = await asyncio.gather(group.add(1), group.add(2), return_exceptions=True)
     assert [type(error) for error in found] == [RuntimeError, RuntimeError]
     ok: GroupCommit[int, int] = GroupCommit(lambda items: [item * 10 for item in items])
-    assert await asyncio.gather(ok.add(1), ok.add(2)) == [10, 20]  # in order, each its own
+    assert list(await asyncio.gather(ok.add(1), ok.add(2))) == [10, 20]  # in order, each its own
