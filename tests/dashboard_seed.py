@@ -8,6 +8,7 @@ import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from judge_router.accounting.ledger_row import LedgerRow
 from judge_router.accounting.outcome_row import OutcomeRow
@@ -78,16 +79,21 @@ def seeded_rows(count: int, seed: int = 7, now: datetime | None = None, days: fl
     return rows, outcomes
 
 
+async def record(ledger: Any, rows: list[LedgerRow], outcomes: list[OutcomeRow]) -> None:
+    """Record the rows as the service does (every 50th twice: a stream's row replaced)."""
+    for index, row in enumerate(rows):
+        assert await ledger.record(row)
+        if index % 50 == 0:
+            assert await ledger.record(row, replace=True)
+    for outcome in outcomes:
+        assert await ledger.record_outcome(outcome)
+
+
 async def write(path: Path, rows: list[LedgerRow], outcomes: list[OutcomeRow]) -> None:
-    """Write the rows as the service does (every 50th twice: a stream's row replaced)."""
+    """`record` into a SQLite ledger at `path`."""
     ledger = SqliteLedger(path)
     try:
-        for index, row in enumerate(rows):
-            assert await ledger.record(row)
-            if index % 50 == 0:
-                assert await ledger.record(row, replace=True)
-        for outcome in outcomes:
-            assert await ledger.record_outcome(outcome)
+        await record(ledger, rows, outcomes)
     finally:
         await ledger.close()
 

@@ -30,7 +30,7 @@ from judge_router.accounting.stats_scan import ScanTooLong
 from judge_router.accounting.stats_view import StatsView, stats_view
 from judge_router.testing.fake_upstream import FakeUpstream
 
-from dashboard_seed import seeded_rows
+from dashboard_seed import record, seeded_rows
 from store_servers import PostgresServer
 
 pytestmark = pytest.mark.slow  # a real PostgreSQL server
@@ -56,15 +56,8 @@ GROUPS = ["tier", "model", "day", "rule", "arm", "api_key", "metadata.team", "me
 
 
 async def fill(ledger: Any) -> None:
-    """The dashboard's seeded traffic (every 50th row replaced, as a stream's is) and the
-    ledger tests' rows of every metadata shape, with their outcomes."""
-    rows, outcomes = seeded_rows(1200, now=NOW)
-    for index, row in enumerate(rows):
-        assert await ledger.record(row)
-        if index % 50 == 0:
-            assert await ledger.record(row, replace=True)
-    for outcome in outcomes:
-        assert await ledger.record_outcome(outcome)
+    """The dashboard's seeded traffic and the ledger tests' rows of every metadata shape."""
+    await record(ledger, *seeded_rows(1200, now=NOW))
     await record_all(ledger)
 
 

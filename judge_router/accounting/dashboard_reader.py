@@ -37,31 +37,52 @@ class ViewReader(Protocol):
     def close(self) -> None: ...
 
 
-class DashboardReader:
-    def __init__(self, path: Path, threads: int = THREADS, limit_s: float = READ_LIMIT_S):
-        self.path = path
+class PooledReads:
+    """A small pool of low-priority threads, each keeping the connections it opens (closed with
+    the pool); a subclass's `_run(read, args)` does one read on the thread's connection."""
+
+    def __init__(self, threads: int, limit_s: float):
         self.limit_s = limit_s
         # At a lower CPU priority: a page being read never takes the CPU from a request.
         self._pool = ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="dashboard-read", initializer=lower_this_thread
         )
         self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
+        self._opened: list[Any] = []
         self._lock = threading.Lock()
+
+    def _kept(self, conn: Any) -> None:
+        self._local.conn = conn
+        with self._lock:
+            self._opened.append(conn)
 
     async def read(self, read: Callable[..., T], *args: Any) -> T:
         """`read(conn, *args)` in one snapshot on a pool thread; ScanTooLong past the limit."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._run, read, args)
 
+    def _run(self, read: Callable[..., T], args: tuple[Any, ...]) -> T:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+
+
+class DashboardReader(PooledReads):
+    def __init__(self, path: Path, threads: int = THREADS, limit_s: float = READ_LIMIT_S):
+        super().__init__(threads, limit_s)
+        self.path = path
+
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path)
             migrate(conn)  # a ledger the service has not written to yet has its tables too
-            self._local.conn = conn
-            with self._lock:
-                self._opened.append(conn)
+            self._kept(conn)
         return conn
 
     def _run(self, read: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -84,10 +105,3 @@ class DashboardReader:
             conn.set_progress_handler(None, 0)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")  # nothing was written: only temporary tables
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        with self._lock:
-            for conn in self._opened:
-                conn.close()
-            self._opened.clear()

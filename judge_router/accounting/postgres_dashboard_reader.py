@@ -10,42 +10,28 @@ so and retries); a read past the limit is ScanTooLong, as on SQLite.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg
 
-from judge_router.accounting.dashboard_reader import READ_LIMIT_S, THREADS
+from judge_router.accounting.dashboard_reader import READ_LIMIT_S, THREADS, PooledReads
 from judge_router.accounting.ledger import LedgerUnavailable
 from judge_router.accounting.postgres_reads import PgConnection, Row, connect
 from judge_router.accounting.postgres_schema import migrate
 from judge_router.accounting.read_connection import Interrupted
 from judge_router.accounting.stats_scan import ScanTooLong
-from judge_router.thread_priority import lower_this_thread
 
 T = TypeVar("T")
 
 
-class PgDashboardReader:
-    def __init__(self, url: str, threads: int = THREADS, limit_s: float = READ_LIMIT_S):
-        self.url = url
-        self.limit_s = limit_s
-        self._pool = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="dashboard-read", initializer=lower_this_thread
-        )
-        self._local = threading.local()
-        self._opened: list[psycopg.Connection[Row]] = []
-        self._lock = threading.Lock()
-        self._migrated = False
+class PgDashboardReader(PooledReads):
+    """PooledReads on PostgreSQL; LedgerUnavailable when it cannot answer."""
 
-    async def read(self, read: Callable[..., T], *args: Any) -> T:
-        """`read(conn, *args)` in one snapshot on a pool thread; ScanTooLong past the limit,
-        LedgerUnavailable when PostgreSQL cannot answer."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._run, read, args)
+    def __init__(self, url: str, threads: int = THREADS, limit_s: float = READ_LIMIT_S):
+        super().__init__(threads, limit_s)
+        self.url = url
+        self._migrated = False
 
     def _connection(self, fresh: bool) -> psycopg.Connection[Row]:
         conn: psycopg.Connection[Row] | None = getattr(self._local, "conn", None)
@@ -57,9 +43,7 @@ class PgDashboardReader:
         if not self._migrated:  # a ledger no replica has written to yet has its tables too
             migrate(conn)
             self._migrated = True
-        self._local.conn = conn
-        with self._lock:
-            self._opened.append(conn)
+        self._kept(conn)
         return conn
 
     def _run(self, read: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -94,10 +78,3 @@ class PgDashboardReader:
             finally:
                 if not conn.broken:
                     conn.execute(b"ROLLBACK")  # nothing was written: only temporary tables
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        with self._lock:
-            for conn in self._opened:
-                conn.close()
-            self._opened.clear()
