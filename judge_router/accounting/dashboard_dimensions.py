@@ -17,7 +17,6 @@ from typing import Any
 
 from judge_router.accounting.dashboard_facts import Window, ceil_day, floor_day
 from judge_router.accounting.read_connection import ReadConnection, is_sqlite
-from judge_router.accounting.stats_view import expression
 
 MAX_VALUES = 100  # per key
 MAX_KEYS = 50  # row-only keys offered
@@ -36,14 +35,24 @@ _NEXT = """
 """
 
 
-# PostgreSQL's: the top-level keys of the metadata objects, as row_dimensions names them.
-_PG_KEYS = """
-    SELECT DISTINCT ('metadata.' || j.key) COLLATE "C" AS dim
-    FROM decisions AS d, jsonb_each(CASE WHEN jsonb_typeof(jr_json(d.metadata)) = 'object'
-        THEN jr_json(d.metadata) END) AS j
-    WHERE d.metadata IS NOT NULL AND jsonb_typeof(j.value) <> 'null'
-        AND length(j.key) BETWEEN 1 AND 64 AND j.key !~ '[^A-Za-z0-9_-]' AND {where}
-    ORDER BY dim LIMIT :limit
+# PostgreSQL's, in one pass over the window's rows: api_key's values and each top-level metadata
+# key's (as row_dimensions names them, each value as stats_view reads it: a string as sent, anything
+# else as JSON writes it; null is none), the first :limit of each in order.
+_PG_VALUES = """
+    SELECT dim, value FROM (
+        SELECT dim, value, row_number() OVER (PARTITION BY dim ORDER BY value) AS n FROM (
+            SELECT DISTINCT ('metadata.' || j.key) COLLATE "C" AS dim,
+                (CASE WHEN jsonb_typeof(j.value) = 'string' THEN j.value #>> '{{}}'
+                    ELSE j.value::text END) COLLATE "C" AS value
+            FROM decisions AS d, LATERAL (SELECT jr_json(d.metadata) AS doc) AS m,
+                jsonb_each(CASE WHEN jsonb_typeof(m.doc) = 'object' THEN m.doc END) AS j
+            WHERE d.metadata IS NOT NULL AND jsonb_typeof(j.value) <> 'null'
+                AND length(j.key) BETWEEN 1 AND 64 AND j.key !~ '[^A-Za-z0-9_-]' AND {rows}
+            UNION ALL
+            SELECT DISTINCT 'api_key' COLLATE "C", api_key_id COLLATE "C" FROM decisions AS d
+            WHERE api_key_id IS NOT NULL AND {rows}
+        ) AS found
+    ) AS ranked WHERE n <= :limit
 """
 
 
@@ -62,38 +71,26 @@ def _days(window: Window, params: dict[str, Any], column: str = "day") -> str:
 def _row_only_values(conn: ReadConnection, window: Window) -> dict[str, list[str]]:
     """api_key and each metadata key with its first values, from the group rollups' index
     (SQLite) or the window's decisions (PostgreSQL)."""
-    if is_sqlite(conn):
-        keys = conn.execute(_NEXT.format(column="dim", where="1 = 1"), {"limit": MAX_KEYS + 1})
-        names = [key for (key,) in keys.fetchall()]
-    else:
-        params: dict[str, Any] = {"limit": MAX_KEYS}
-        where = _days(window, params, "d.created_at")
-        names = [key for (key,) in conn.execute(_PG_KEYS.format(where=where), params)]
-        params = {}
-        where = _days(window, params, "created_at")
-        if conn.execute(
-            f"SELECT 1 FROM decisions WHERE api_key_id IS NOT NULL AND {where} LIMIT 1", params
-        ).fetchone():
-            names.append("api_key")
+    if not is_sqlite(conn):
+        params: dict[str, Any] = {"limit": MAX_VALUES}
+        rows = _days(window, params, "d.created_at")
+        pairs = conn.execute(_PG_VALUES.format(rows=rows), params).fetchall()
+        by_key: dict[str, list[str]] = {}
+        for dim, value in sorted(pairs):
+            by_key.setdefault(dim, []).append(value)
+        keys = sorted(key for key in by_key if key != "api_key")[:MAX_KEYS]
+        return {key: by_key[key] for key in (["api_key"] if "api_key" in by_key else []) + keys}
+    found = conn.execute(_NEXT.format(column="dim", where="1 = 1"), {"limit": MAX_KEYS + 1})
+    names = [key for (key,) in found.fetchall()]
     row_only = (["api_key"] if "api_key" in names else []) + sorted(
         key for key in names if key.startswith("metadata.")
     )[:MAX_KEYS]
-    found = {}
+    listed = {}
     for key in row_only:
-        if is_sqlite(conn):
-            query = _NEXT.format(column="value", where="dim = :dim")
-            values = conn.execute(query, {"dim": key, "limit": MAX_VALUES})
-        else:
-            params = {"limit": MAX_VALUES}
-            value = expression(key, True, params)
-            where = _days(window, params, "created_at")
-            values = conn.execute(
-                f'SELECT DISTINCT ({value}) COLLATE "C" AS value FROM decisions '
-                f"WHERE {value} IS NOT NULL AND {where} ORDER BY value LIMIT :limit",
-                params,
-            )
-        found[key] = [value for (value,) in values]
-    return found
+        query = _NEXT.format(column="value", where="dim = :dim")
+        values = conn.execute(query, {"dim": key, "limit": MAX_VALUES})
+        listed[key] = [value for (value,) in values]
+    return listed
 
 
 def dimensions(conn: ReadConnection, window: Window) -> dict[str, Any]:
