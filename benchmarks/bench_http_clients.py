@@ -3,22 +3,24 @@ transport could use, on the loopback fake provider, in one run (the clients take
 
 Run: .venv/bin/python benchmarks/bench_http_clients.py [--requests 3000] [--rounds 2] [--json OUT]
 
-Clients: httpx's AsyncClient.send (what upstream/direct_transport.py uses: auth, redirects and
+Clients: httpx's AsyncClient.send (what upstream/direct_transport.py used: auth, redirects and
 cookies around the transport), httpx's transport called directly (the same connection pool and
-parser, none of the client's layers), and aiohttp's ClientSession (its C parser; installed with
-litellm). Each sends a whole answer and a stream at concurrency 1 over one keep-alive connection,
-under uvloop as the service runs: CPU per call (this process's), p50 latency and, for the stream,
-the p50 of its first chunk.
+parser, none of the client's layers: what it uses now), and aiohttp's ClientSession (its C parser;
+installed with litellm). Each sends a whole answer and a stream at concurrency 1 over one
+keep-alive connection, under uvloop as the service runs: CPU per call (this process's), p50
+latency and, for the stream, the p50 of its first chunk. Then the direct transport's own pools
+(upstream/http_pools.py) at 64 concurrent calls, with 1, 8 and 32 pools: CPU per call.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_proxy import read_line  # noqa: E402
 from loadgen import HOST, machine_meta, percentile, revision, running, write_json  # noqa: E402
+
+from judge_router.upstream.http_pools import HttpPools  # noqa: E402
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
            "Authorization": "Bearer sk-fake"}  # fmt: skip
@@ -130,6 +134,32 @@ async def aiohttp_session(url: str, n: int) -> dict[str, Any]:
         return await _measure(whole, stream, n)
 
 
+async def pools_under_load(url: str, pools: int, n: int, concurrency: int) -> dict[str, Any]:
+    """The direct transport's HttpPools with `pools` pools, `n` calls from `concurrency` callers:
+    CPU per call, which httpcore's per-pool upkeep grows with the connections in each pool."""
+    sender = HttpPools(pools)
+
+    async def drain(calls: Iterator[int]) -> None:
+        for _ in calls:
+            await sender.send(sender.build(url, WHOLE, HEADERS, 30.0))
+
+    async def callers(total: int) -> None:
+        calls = iter(range(total))  # shared: each caller takes the next call
+        await asyncio.gather(*(drain(calls) for _ in range(concurrency)))
+
+    try:
+        await callers(concurrency * 5)  # every caller's connection open
+        cpu, started = time.process_time(), time.perf_counter()
+        await callers(n)
+        return {
+            "cpu_us_per_call": round((time.process_time() - cpu) / n * 1e6, 1),
+            "calls_per_s": round(n / (time.perf_counter() - started), 1),
+        }
+    finally:
+        await sender.aclose()
+
+
+POOL_COUNTS = (1, 8, 32)  # 32: the direct transport's (http_pools.POOLS)
 CLIENTS = {
     "httpx AsyncClient.send": httpx_client,
     "httpx transport only": httpx_transport,
@@ -144,7 +174,13 @@ def run(requests: int, rounds: int) -> dict[str, Any]:
         log = Path(tmp) / "upstream.log"
         with running([*fake_cmd, "--port", "0"], log, pipes=True) as fake:
             line = read_line(fake, time.monotonic() + 60, log, "fake upstream")
-            runs = _rounds(line.rsplit(" ", 1)[1], requests, rounds)
+            base_url = line.rsplit(" ", 1)[1]
+            runs = _rounds(base_url, requests, rounds)
+            url = base_url.rstrip("/") + "/chat/completions"
+            results["pools_at_64"] = {
+                str(count): uvloop.run(pools_under_load(url, count, requests, 64))
+                for count in POOL_COUNTS
+            }
     for name, found in runs.items():  # the median round of each figure
         results["clients"][name] = {
             key: sorted(r[key] for r in found)[len(found) // 2] for key in found[0]
@@ -176,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, figures in results["clients"].items():
         table.add_row(name, *(str(value) for value in figures.values()))
     Console().print(table)
+    pools = Table(title="the direct transport's pools, 64 concurrent calls")
+    for column in ("pools", "CPU µs/call", "calls/s"):
+        pools.add_column(column, justify="right")
+    for count, figures in results["pools_at_64"].items():
+        pools.add_row(count, str(figures["cpu_us_per_call"]), str(figures["calls_per_s"]))
+    Console().print(pools)
     if args.json is not None:
         write_json(args.json, results)
     return 0

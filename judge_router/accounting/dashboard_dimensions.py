@@ -56,9 +56,9 @@ _PG_VALUES = """
 """
 
 
-def _days(window: Window, params: dict[str, Any], column: str = "day") -> str:
+def _days(window: Window, params: dict[str, Any], column: str) -> str:
     """The window's whole days, over `column` (a day, or an ISO time that starts with one)."""
-    found = ["requests <> 0"] if column == "day" else ["1 = 1"]
+    found = ["1 = 1"]
     if window.since is not None:
         params["d_since"] = floor_day(window.since).strftime("%Y-%m-%d")
         found.append(f"{column} >= :d_since")
@@ -98,7 +98,7 @@ def dimensions(conn: ReadConnection, window: Window) -> dict[str, Any]:
     counted: dict[str, dict[str, int]] = {key: {} for key in POLICY_KEYS}
     for *values, requests in conn.execute(
         f"SELECT tier, model, NULLIF(rule, ''), arm, SUM(requests) FROM decision_rollups "
-        f"WHERE {_days(window, params)} GROUP BY tier, model, rule, arm",
+        f"WHERE requests <> 0 AND {_days(window, params, 'day')} GROUP BY tier, model, rule, arm",
         params,
     ):
         for key, value in zip(POLICY_KEYS, values, strict=True):

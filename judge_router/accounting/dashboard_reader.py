@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from judge_router.accounting.migrations import connect, migrate
 from judge_router.accounting.stats_scan import ScanTooLong
@@ -28,18 +28,11 @@ READ_LIMIT_S = 10.0
 THREADS = 2
 
 
-class ViewReader(Protocol):
-    """What the dashboard's endpoints read through: this module's reader, or
-    postgres_dashboard_reader.py's."""
-
-    async def read(self, read: Callable[..., T], *args: Any) -> T: ...
-
-    def close(self) -> None: ...
-
-
 class PooledReads:
-    """A small pool of low-priority threads, each keeping the connections it opens (closed with
-    the pool); a subclass's `_run(read, args)` does one read on the thread's connection."""
+    """What the dashboard's endpoints read through: a small pool of low-priority threads, each
+    keeping the connections it opens (closed with the pool); a subclass's `_run(read, args)` does
+    one read on the thread's connection (this module's for SQLite, postgres_dashboard_reader.py's
+    for PostgreSQL)."""
 
     def __init__(self, threads: int, limit_s: float):
         self.limit_s = limit_s

@@ -47,12 +47,12 @@ class PgDashboardReader(PooledReads):
         return conn
 
     def _run(self, read: Callable[..., T], args: tuple[Any, ...]) -> T:
-        # Twice at most: a connection kept from an earlier read may have been dropped since (a
-        # PostgreSQL restart), which only its next statement finds out.
-        for attempt in (1, 2):
-            kept = getattr(self._local, "conn", None) is not None and attempt == 1
+        # A connection kept from an earlier read may have been dropped since (a PostgreSQL
+        # restart), which only its next statement finds out: then once more on a fresh one.
+        reused = getattr(self._local, "conn", None) is not None
+        for fresh in (False, True):
             try:
-                return self._snapshot(self._connection(fresh=attempt == 2), read, args)
+                return self._snapshot(self._connection(fresh), read, args)
             except Interrupted:
                 raise ScanTooLong(
                     f"reading the ledger for this view took over {self.limit_s:g} s (a "
@@ -60,12 +60,11 @@ class PgDashboardReader(PooledReads):
                     "range or the filters"
                 ) from None
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                if kept:
-                    continue
-                raise LedgerUnavailable(
-                    f"the PostgreSQL ledger cannot be read now ({type(exc).__name__}: {exc})"
-                ) from None
-        raise AssertionError("unreachable: the second attempt returns or raises")
+                if fresh or not reused:
+                    raise LedgerUnavailable(
+                        f"the PostgreSQL ledger cannot be read now ({type(exc).__name__}: {exc})"
+                    ) from None
+        raise AssertionError("unreachable: the fresh attempt returns or raises")
 
     def _snapshot(
         self, conn: psycopg.Connection[Row], read: Callable[..., T], args: tuple[Any, ...]

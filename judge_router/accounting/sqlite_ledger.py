@@ -141,6 +141,11 @@ class SqliteLedger(ReadMethods):
         except TimeoutError:
             return False  # queued and counted in pending_rows; the writer commits it later
 
+    def _direct_connection(self) -> sqlite3.Connection:
+        if self._direct is None:  # opened here, not in __init__, so a fixed disk is found
+            self._direct = connect(self.path, busy_timeout_s=0)
+        return self._direct
+
     def _write_group(
         self, rows: Sequence[tuple[LedgerRow | OutcomeRow, bool]]
     ) -> list[bool | None]:
@@ -149,9 +154,7 @@ class SqliteLedger(ReadMethods):
         if len(rows) == 1:
             return [self._write_directly(*rows[0])]
         try:
-            if self._direct is None:
-                self._direct = connect(self.path, busy_timeout_s=0)
-            conn = self._direct
+            conn = self._direct_connection()
             conn.execute("BEGIN")
             try:
                 for row, replace in rows:
@@ -170,9 +173,7 @@ class SqliteLedger(ReadMethods):
         """Commit `row` now if the database is free: True if written, False if the schema refused
         it (dropped and counted), None if the database is busy or failing (nothing done)."""
         try:
-            if self._direct is None:  # opened here, not in __init__, so a fixed disk is found
-                self._direct = connect(self.path, busy_timeout_s=0)
-            self._direct.execute(self._statement(row, replace), row.as_params())
+            self._direct_connection().execute(self._statement(row, replace), row.as_params())
         except sqlite3.IntegrityError as exc:  # never retried: it would block the rows after it
             log.error("ledger row %s refused and dropped: %s", row.request_id, exc)
             self.dropped += 1

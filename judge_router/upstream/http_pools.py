@@ -2,7 +2,7 @@
 its headers, redirects followed, the environment's proxies and certificates) and sent, on the
 usual path, straight to one of several connection pools.
 
-Why not `client.send`: its auth, redirect and cookie layers cost ~110 µs of CPU a call here
+Why not `client.send`: its auth, redirect and cookie layers cost 110-126 µs of CPU a call here
 (benchmarks/bench_http_clients.py) and do nothing for a POST that is answered, not redirected. A
 redirect is handed to the client, which follows it as the SDK would; with a proxy in the
 environment every request goes through the client, whose proxy mounts apply. Cookies a provider
@@ -12,8 +12,8 @@ Why several pools: httpcore's pool tidies itself on every request and response w
 its connections that, for each idle one, counts them all again, so its cost grows with the
 square of the connections open (a quarter of the router's CPU at 64 concurrent requests, by the
 profile in benchmarks/README.md). Requests take the pools in turn, each with a share of the
-limits, so each holds a few connections even at a hundred concurrent requests (at 64, the pools'
-upkeep cost 1,175 µs of CPU a request with eight pools and 506 µs with 32, on this machine).
+limits, so each holds a few connections even at a hundred concurrent requests (at 64, one pool
+cost 2,082 µs of CPU a call, eight 942 and 32 559: bench_http_clients.py's pool runs).
 """
 
 from __future__ import annotations
@@ -34,16 +34,13 @@ LIMITS = httpx.Limits(
     max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE,
     keepalive_expiry=KEEPALIVE_S,
 )  # fmt: skip
-_POOL_LIMITS = httpx.Limits(
-    max_connections=MAX_CONNECTIONS // POOLS, max_keepalive_connections=MAX_KEEPALIVE // POOLS,
-    keepalive_expiry=KEEPALIVE_S,
-)  # fmt: skip
 
 
 class HttpPools:
-    """The client and pools of one event loop (connections belong to the loop they opened on)."""
+    """The client and pools of one event loop (connections belong to the loop they opened on);
+    `pools` other than POOLS only to measure them (benchmarks/bench_http_clients.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pools: int = POOLS) -> None:
         # One certificate store for the client and every pool: loading it takes ~20 ms each.
         tls = httpx.create_ssl_context(trust_env=True)
         self.client = httpx.AsyncClient(
@@ -52,9 +49,13 @@ class HttpPools:
         self.loop = asyncio.get_running_loop()
         # Read once, as the client reads them when it is made (NO_PROXY alone is no proxy).
         self._proxied = any(scheme != "no" for scheme in urllib.request.getproxies())
+        share = httpx.Limits(
+            max_connections=MAX_CONNECTIONS // pools,
+            max_keepalive_connections=max(MAX_KEEPALIVE // pools, 1),
+            keepalive_expiry=KEEPALIVE_S,
+        )
         self._pools = [
-            httpx.AsyncHTTPTransport(http2=HTTP2, limits=_POOL_LIMITS, verify=tls)
-            for _ in range(POOLS)
+            httpx.AsyncHTTPTransport(http2=HTTP2, limits=share, verify=tls) for _ in range(pools)
         ]
         self._turns: Iterator[httpx.AsyncHTTPTransport] = itertools.cycle(self._pools)
 

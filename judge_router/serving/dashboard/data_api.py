@@ -15,7 +15,7 @@ from judge_router.accounting import dashboard_decisions, dashboard_figures, dash
 from judge_router.accounting.dashboard_decisions import BadCursor
 from judge_router.accounting.dashboard_dimensions import dimensions
 from judge_router.accounting.dashboard_models import UnknownGroup
-from judge_router.accounting.dashboard_reader import ViewReader
+from judge_router.accounting.dashboard_reader import PooledReads
 from judge_router.accounting.ledger import LedgerUnavailable
 from judge_router.accounting.stats_scan import ScanTooLong
 from judge_router.accounting.stats_view import StatsView
@@ -30,7 +30,7 @@ NO_STORE = {"cache-control": "no-store"}  # the ledger's figures: never kept by 
 
 
 def add_data_routes(
-    router: APIRouter, reader: Callable[[], ViewReader], store_prompts: bool
+    router: APIRouter, reader: Callable[[], PooledReads], store_prompts: bool
 ) -> None:
     """Declare the data endpoints on `router`, reading the ledger through `reader`."""
 

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from judge_router.accounting import simulator
-from judge_router.accounting.dashboard_reader import DashboardReader, ViewReader
+from judge_router.accounting.dashboard_reader import DashboardReader, PooledReads
 from judge_router.accounting.dashboard_rollups import RollupKeeper
 from judge_router.config import ConfigError, Settings
 from judge_router.service.simulation import simulate
@@ -79,7 +79,7 @@ class Dashboard:
 
     def __init__(self, settings: Settings):
         ledger = settings.ledger
-        self.reader: ViewReader
+        self.reader: PooledReads
         self.keeper: RollupKeeper | None = None
         if ledger.backend == "postgresql" and ledger.url is not None:
             # Only with the `postgres` extra, which the ledger itself needs first.
