@@ -1,10 +1,13 @@
-"""The direct transport's HTTP pools: requests take the pools in turn (so no pool holds more than a
-share of the connections), a redirect is followed as the OpenAI SDK's client follows it, and with a
-proxy in the environment every request goes through the client's proxy mounts."""
+"""The direct transport's HTTP pools: a request takes the pool with the fewest in flight (so no pool
+holds more than a share of the connections, and a trickle keeps to one warm connection), a
+redirect is followed as the OpenAI SDK's client follows it, and with a proxy in the environment
+every request goes through the client's proxy mounts."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,21 +26,90 @@ def connections(pools: HttpPools) -> list[int]:
     return [len(pool._pool.connections) for pool in pools._pools]  # noqa: SLF001
 
 
-async def test_requests_take_the_pools_in_turn(
-    fake_provider: FakeUpstream, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
+
+
+async def test_one_request_at_a_time_keeps_to_one_warm_connection(
+    fake_provider: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_proxies(monkeypatch)
     pools = HttpPools()
     url = f"{fake_provider.base_url}/chat/completions"
     try:
-        for _ in range(POOLS * 3):
+        for _ in range(POOLS * 2):
             response = await pools.send(pools.build(url, BODY, HEADERS, 10.0))
             assert response.status_code == 200 and response.json()["choices"]
             assert response.request.url == url  # set, as client.send sets it (errors read it)
-        # One keep-alive connection each, reused: not one pool holding them all.
-        assert connections(pools) == [1] * POOLS
-        assert len(fake_provider.requests) == POOLS * 3
+        # The first pool's one keep-alive connection, reused by every request: a trickle of
+        # traffic never meets a pool idle long enough for its connection to have expired.
+        assert connections(pools) == [1] + [0] * (POOLS - 1)
+        assert len({request.client for request in fake_provider.requests}) == 1
+        assert len(fake_provider.requests) == POOLS * 2
+    finally:
+        await pools.aclose()
+
+
+class HeldPool(httpx.AsyncBaseTransport):
+    """A pool stand-in that answers once `gate` opens, counting the requests it was given."""
+
+    def __init__(self, gate: asyncio.Event, arrived: list[int], everyone: asyncio.Event, n: int):
+        self.gate, self.arrived, self.everyone, self.n = gate, arrived, everyone, n
+        self.given = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.given += 1
+        self.arrived.append(1)
+        if len(self.arrived) == self.n:
+            self.everyone.set()
+        await self.gate.wait()
+        if request.headers.get("x-fail"):
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, stream=Body(b'{"choices": []}'))
+
+
+class Body(httpx.AsyncByteStream):
+    """A body still to be read, as a real pool answers (httpx reads a `json=` one at once)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.data
+
+
+async def test_concurrent_requests_spread_over_the_pools_and_closing_frees_a_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    no_proxies(monkeypatch)
+    pools = HttpPools(pools=4)
+    gate, everyone, arrived = asyncio.Event(), asyncio.Event(), []
+    held = [HeldPool(gate, arrived, everyone, 10) for _ in range(4)]
+    pools._pools = held  # type: ignore[assignment]  # noqa: SLF001
+    url = "http://127.0.0.1:9/v1/chat/completions"
+
+    def request(**headers: str) -> httpx.Request:
+        return pools.build(url, BODY, {**HEADERS, **headers}, 5.0)
+
+    try:
+        calls = [asyncio.ensure_future(pools.send(request())) for _ in range(9)]
+        calls.append(asyncio.ensure_future(pools.send(request(**{"x-fail": "1"}))))
+        await everyone.wait()
+        # Each request took the pool with the fewest in flight, the first on a tie.
+        assert [pool.given for pool in held] == [3, 3, 2, 2]
+        gate.set()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert isinstance(results[-1], httpx.ConnectError)  # a failed send frees its pool too
+        assert pools._in_flight == [0, 0, 0, 0]  # noqa: SLF001
+
+        streamed = await pools.send(request(), stream=True)  # open until it is closed
+        assert pools._in_flight == [1, 0, 0, 0]  # noqa: SLF001
+        await pools.send(request())
+        assert [pool.given for pool in held] == [4, 4, 2, 2]  # the second pool, not the busy one
+        await streamed.aclose()
+        await streamed.aclose()  # closing twice frees the pool once
+        assert pools._in_flight == [0, 0, 0, 0]  # noqa: SLF001
     finally:
         await pools.aclose()
 

@@ -17,7 +17,7 @@ from judge_router.service.factory import build_engine
 from judge_router.testing.fake_upstream import FakeUpstream
 
 from fakes import FakeJudge, settings_data
-from parity import both, hello
+from parity import both, hello, run
 
 
 async def test_a_plain_answer(tmp_path: Path, fake_provider: FakeUpstream) -> None:
@@ -213,3 +213,16 @@ def test_transport_direct_refuses_a_model_it_cannot_carry(tmp_path: Path) -> Non
     ]
     with pytest.raises(ConfigError, match="transport is direct, but litellm rewrites"):
         build_engine(Settings(**data), judges=[FakeJudge()])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_direct_path_keeps_one_connection_to_the_provider(
+    tmp_path: Path, fake_provider: FakeUpstream, stream: bool
+) -> None:
+    # A stream is read to its end after `[DONE]` (as the OpenAI SDK reads it), so its connection
+    # goes back to the pool: closed unread, every streamed request paid a new connect and, to an
+    # https provider, a TLS handshake.
+    seen = await run(tmp_path, fake_provider, "direct", ["cheap-a"], [hello(stream=stream)] * 4)
+    assert [answer["status"] for answer in seen.answers] == [200] * 4
+    assert len(fake_provider.requests) == 4
+    assert len({request.client for request in fake_provider.requests}) == 1

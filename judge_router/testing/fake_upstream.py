@@ -80,6 +80,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    client: str = ""  # the connection it came on, "host:port" (one port: one kept-alive connection)
 
 
 def _error_body(err_type: str, code: str | None, message: str) -> bytes:
@@ -221,7 +222,8 @@ class FakeUpstreamApp:
                 body = raw.decode("utf-8", "replace")
         if self.record:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            entry = RecordedRequest(method=method, path=path, headers=headers, body=body)
+            peer = scope.get("client") or ("", 0)
+            entry = RecordedRequest(method, path, headers, body, f"{peer[0]}:{peer[1]}")
             with self._lock:
                 self._requests.append(entry)
 

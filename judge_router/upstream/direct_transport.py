@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anyio
@@ -146,9 +146,11 @@ async def _relay(
     held_usage: Any = None  # usage that came on a chunk with choices
     last: dict[str, Any] = {}
     texts: list[str] = []
+    events = sse_data(response.aiter_bytes())
     try:
-        async for data in sse_data(response.aiter_bytes()):
+        async for data in events:
             if data.startswith(b"[DONE]"):
+                await _drain(events)
                 break
             chunk = parse_json(data)
             failure = errors.stream_event_error(chunk, response.request)
@@ -186,6 +188,17 @@ async def _relay(
         "choices": [],
         "usage": held_usage,
     }
+
+
+async def _drain(events: AsyncIterator[bytes]) -> None:
+    """Reads the stream to its end after `[DONE]`, as the OpenAI SDK does: a response closed
+    unread loses its connection, and every streamed request then paid a new connect (and, to an
+    https provider, a TLS handshake). A failure after `[DONE]` is not the answer's."""
+    try:
+        async for _ in events:
+            pass
+    except httpx.HTTPError:
+        pass
 
 
 async def _replayed(

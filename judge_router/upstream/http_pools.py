@@ -11,18 +11,20 @@ sets are not kept (the SDK's client would keep them, and send them with every te
 Why several pools: httpcore's pool tidies itself on every request and response with a pass over
 its connections that, for each idle one, counts them all again, so its cost grows with the
 square of the connections open (a quarter of the router's CPU at 64 concurrent requests, by the
-profile in benchmarks/README.md). Requests take the pools in turn, each with a share of the
-limits, so each holds a few connections even at a hundred concurrent requests (at 64, one pool
-cost 2,082 µs of CPU a call, eight 942 and 32 559: bench_http_clients.py's pool runs).
+profile in benchmarks/README.md). A request takes the pool with the fewest requests in flight,
+the first of them on a tie, each pool with a share of the limits: at a hundred concurrent
+requests each holds a few connections (at 64, one pool cost 2,082 µs of CPU a call, eight 942
+and 32 559: bench_http_clients.py's pool runs), and at a trickle every request finds the first
+pool's warm connection. (Taking the pools in turn, as this did first, gave a request every two
+seconds a pool idle for a minute, its connection expired: a new connect, and TLS handshake, each.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import itertools
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 
@@ -57,7 +59,7 @@ class HttpPools:
         self._pools = [
             httpx.AsyncHTTPTransport(http2=HTTP2, limits=share, verify=tls) for _ in range(pools)
         ]
-        self._turns: Iterator[httpx.AsyncHTTPTransport] = itertools.cycle(self._pools)
+        self._in_flight = [0] * pools  # requests sent and not yet closed, per pool
 
     def build(
         self, url: str, content: bytes, headers: dict[str, str], timeout_s: float
@@ -70,8 +72,22 @@ class HttpPools:
         """`request`'s response (read, unless `stream`), as `client.send` gives it."""
         if self._proxied:
             return await self.client.send(request, stream=stream)
-        response = await next(self._turns).handle_async_request(request)
+        in_flight = self._in_flight
+        index = in_flight.index(min(in_flight))
+        in_flight[index] += 1
+
+        def closed() -> None:
+            in_flight[index] -= 1
+
+        done = _Once(closed)
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            done()
+            raise
         response.request = request
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Counted(response.stream, done)
         if response.has_redirect_location:  # rare: the client follows it, as the SDK's does
             await response.aclose()
             return await self.client.send(request, stream=stream)
@@ -86,3 +102,34 @@ class HttpPools:
         await self.client.aclose()
         for pool in self._pools:
             await pool.aclose()
+
+
+class _Once:
+    """`action`, run by the first call only."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: Callable[[], None]):
+        self._action: Callable[[], None] | None = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
+class _Counted(httpx.AsyncByteStream):
+    """A response's body that tells its pool when it is closed (its request no longer in flight)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, closed: _Once):
+        self._stream, self._closed = stream, closed
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for piece in self._stream:
+            yield piece
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._closed()
