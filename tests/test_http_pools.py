@@ -169,3 +169,23 @@ async def test_with_a_proxy_in_the_environment_every_request_goes_through_the_cl
         finally:
             await pools.aclose()
     assert sent == ["http://127.0.0.1:3128"]  # the pools alone without one, the client with one
+
+
+async def test_a_request_is_built_as_the_clients_build_request_builds_it() -> None:
+    pools = HttpPools()
+    url = "http://127.0.0.1:9/v1/chat/completions"
+    try:
+        for timeout in (5.0, 30.0):  # kept URLs and header sets do not keep a timeout
+            built = pools.build(url, BODY, HEADERS, timeout)
+            expected = pools.client.build_request(
+                "POST", url, content=BODY, headers=HEADERS, timeout=httpx.Timeout(timeout)
+            )
+            assert (built.method, built.url) == (expected.method, expected.url)
+            assert built.headers.multi_items() == expected.headers.multi_items()
+            assert built.extensions == expected.extensions
+            assert built.read() == BODY
+        other = pools.build(url, BODY, {**HEADERS, "Authorization": "Bearer sk-other"}, 5.0)
+        assert other.headers["authorization"] == "Bearer sk-other"  # its own header set
+        assert pools.build(url, BODY, HEADERS, 5.0).headers["authorization"] == "Bearer sk-test"
+    finally:
+        await pools.aclose()

