@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 
+import httpcore
 import httpx
+
+from judge_router.upstream.asyncio_network import AsyncioBackend
 
 # HTTP/2 (one connection multiplexing every request to an https provider) when h2 is installed.
 HTTP2 = importlib.util.find_spec("h2") is not None
@@ -57,9 +61,7 @@ class HttpPools:
             max_keepalive_connections=max(MAX_KEEPALIVE // pools, 1),
             keepalive_expiry=KEEPALIVE_S,
         )
-        self._pools = [
-            httpx.AsyncHTTPTransport(http2=HTTP2, limits=share, verify=tls) for _ in range(pools)
-        ]
+        self._pools = [_transport(tls, share) for _ in range(pools)]
         self._in_flight = [0] * pools  # requests sent and not yet closed, per pool
         self._urls: dict[str, httpx.URL] = {}
         self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
@@ -119,6 +121,21 @@ class HttpPools:
         await self.client.aclose()
         for pool in self._pools:
             await pool.aclose()
+
+
+def _transport(tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport (its request and error mapping) over a pool on asyncio's own sockets
+    (asyncio_network.py), not anyio's."""
+    transport = httpx.AsyncHTTPTransport(http2=HTTP2, limits=limits, verify=tls)
+    transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001  (tests/test_http_pools.py)
+        ssl_context=tls,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http2=HTTP2,
+        network_backend=AsyncioBackend(),
+    )
+    return transport
 
 
 class _Once:
