@@ -5,8 +5,9 @@ Run: .venv/bin/python benchmarks/bench_http_clients.py [--requests 3000] [--roun
 
 Clients: httpx's AsyncClient.send (what upstream/direct_transport.py used: auth, redirects and
 cookies around the transport), httpx's transport called directly (the same connection pool and
-parser, none of the client's layers: what it uses now), and aiohttp's ClientSession (its C parser;
-installed with litellm). Each sends a whole answer and a stream at concurrency 1 over one
+parser, none of the client's layers), the same on asyncio's own sockets instead of anyio's (what it
+uses now: upstream/asyncio_network.py), and aiohttp's ClientSession (its C parser; installed with
+litellm). Each sends a whole answer and a stream at concurrency 1 over one
 keep-alive connection, under uvloop as the service runs: CPU per call (this process's), p50
 latency and, for the stream, the p50 of its first chunk. Then the direct transport's own pools
 (upstream/http_pools.py) at 64 concurrent calls, with 1, 8 and 32 pools: CPU per call.
@@ -21,10 +22,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpcore
 import httpx
 import uvloop
 from rich.console import Console
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_proxy import read_line  # noqa: E402
 from loadgen import HOST, machine_meta, percentile, revision, running, write_json  # noqa: E402
 
+from judge_router.upstream.asyncio_network import AsyncioBackend  # noqa: E402
 from judge_router.upstream.http_pools import HttpPools  # noqa: E402
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
@@ -89,9 +93,14 @@ async def httpx_client(url: str, n: int) -> dict[str, Any]:
         return await _measure(whole, stream, n)
 
 
-async def httpx_transport(url: str, n: int) -> dict[str, Any]:
+async def httpx_transport(url: str, n: int, asyncio_sockets: bool = False) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    async with httpx.AsyncHTTPTransport(limits=limits) as transport:
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    if asyncio_sockets:  # as upstream/http_pools.py builds each of its pools
+        transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
+            max_connections=1000, max_keepalive_connections=200, network_backend=AsyncioBackend()
+        )
+    async with transport:
 
         async def whole() -> None:
             request = httpx.Request("POST", url, content=WHOLE, headers=HEADERS)
@@ -160,9 +169,12 @@ async def pools_under_load(url: str, pools: int, n: int, concurrency: int) -> di
 
 
 POOL_COUNTS = (1, 8, 32)  # 32: the direct transport's (http_pools.POOLS)
-CLIENTS = {
+CLIENTS: dict[str, Callable[[str, int], Awaitable[dict[str, Any]]]] = {
     "httpx AsyncClient.send": httpx_client,
-    "httpx transport only": httpx_transport,
+    "httpx transport only (anyio sockets)": httpx_transport,
+    "httpx transport on asyncio sockets (the direct transport now)": partial(
+        httpx_transport, asyncio_sockets=True
+    ),
     "aiohttp ClientSession": aiohttp_session,
 }
 

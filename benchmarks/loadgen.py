@@ -237,9 +237,14 @@ def tail(log: Path, lines: int = 30) -> str:
 
 @contextmanager
 def running(
-    command: list[str], log: Path, stop: signal.Signals = signal.SIGTERM, pipes: bool = False
+    command: list[str],
+    log: Path,
+    stop: signal.Signals = signal.SIGTERM,
+    pipes: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A child process with stderr (and stdout unless `pipes`) in `log`; sent `stop` on the way out.
+    `env` is added to child_env()'s.
 
     With `pipes`, stdin and stdout are pipes for a line protocol with the child. A child that
     outlives `stop` by 20 s is killed.
@@ -248,7 +253,7 @@ def running(
         piped: IO[bytes] | int = subprocess.PIPE if pipes else log_file
         process = subprocess.Popen(
             command,
-            env=child_env(),
+            env={**child_env(), **(env or {})},
             stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
             stdout=piped,
             stderr=log_file,

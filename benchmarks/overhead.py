@@ -417,8 +417,18 @@ def print_report(results: dict[str, Any], console: Console) -> None:
     if skipped:
         console.print(f"LiteLLM's proxy not measured: {skipped}")
     console.print(
-        f"wall {results['meta']['wall_s']} s; every request ok: {results['all_requests_ok']}"
+        f"wall {results['meta']['wall_s']} s; every request ok: {results['all_requests_ok']}; "
+        f"hypervisor steal up to {max_steal(results['paths']):.2f} cores in a phase"
     )
+
+
+def max_steal(paths: dict[str, Any]) -> float:
+    """The most CPU the hypervisor took from this machine in any phase (cores): figures of a run
+    with much of it are slower than the machine's own."""
+    phases = (
+        phase for path in paths.values() for phase in path.values() if isinstance(phase, dict)
+    )
+    return max((phase.get("steal_cpu_share") or 0.0 for phase in phases), default=0.0)
 
 
 def print_profile(profile: dict[str, Any], console: Console) -> None:

@@ -1,7 +1,8 @@
 """Where a streamed answer's first byte goes: the time at each stage of one routed stream, inside
 the router, from the moment its request reaches the app to the moment its first chunk is sent.
 
-Run: .venv/bin/python benchmarks/stream_stages.py [--requests 2000] [--json OUT]
+Run: .venv/bin/python benchmarks/stream_stages.py [--requests 2000] [--rounds 1] [--json OUT]
+     [--baseline TREE]   # also a checkout of another revision, the two taking turns
 
 One loopback fake provider, one `judge-router serve` (direct transport, verdicts cached by a
 warm-up), streamed `/v1/chat/completions` at concurrency 1 over one keep-alive connection, then
@@ -9,7 +10,10 @@ the same streams straight to the fake (the floor). The router runs with probes: 
 function is wrapped to note `time.perf_counter_ns()` as it is reached, per request (a context
 variable), and the router writes the medians when it is stopped. The probes cost a few
 microseconds each, so the stages add up to a little more than an unprobed request's; what they
-show is where the time is. overhead.py gives the unprobed figures.
+show is where the time is. overhead.py gives the unprobed figures. With `--baseline TREE` (say
+`git worktree add /tmp/before REV`) the router of that checkout is measured too, round by round
+in turns with this one's (ABBA), on the same machine in the same minutes: a before-and-after that
+the machine's drift moves alike.
 """
 
 from __future__ import annotations
@@ -156,9 +160,10 @@ async def _first_bytes(port: int, body: dict[str, Any], n: int) -> list[float]:
     return sorted(firsts)
 
 
-def run(requests: int) -> dict[str, Any]:
+def run(requests: int, tree: Path | None = None) -> dict[str, Any]:
+    """One round: the stages of this checkout's router, or of the one in `tree`."""
     streamed = {"messages": [{"role": "user", "content": "Name three colours."}], "stream": True}
-    results: dict[str, Any] = {"meta": {**machine_meta(), "revision": revision()}}
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
         directory = Path(tmp)
         fake_log, router_log = directory / "upstream.log", directory / "router.log"
@@ -174,7 +179,8 @@ def run(requests: int) -> dict[str, Any]:
             )
             serve = ["serve", "--config", str(config), "--host", HOST, "--port", str(port)]
             command = [sys.executable, __file__, "--probed-router", str(out), *serve]
-            with running([*command, "--log-level", "warning"], router_log) as router:
+            env = None if tree is None else {"PYTHONPATH": str(tree.resolve())}
+            with running([*command, "--log-level", "warning"], router_log, env=env) as router:
                 wait_until_ready(router, port, "/healthz", time.monotonic() + 120, router_log)
                 routed = {**streamed, "model": "auto"}
                 asyncio.run(_first_bytes(port, routed, WARMUP))  # verdict cached, code warm
@@ -190,33 +196,75 @@ def run(requests: int) -> dict[str, Any]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--requests", type=int, default=2000, help="streams measured (default 2000)"
-    )
-    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
-    parser.add_argument("--probed-router", type=Path, help=argparse.SUPPRESS)
-    args, rest = parser.parse_known_args(argv)
-    if args.probed_router is not None:
-        probed_router(args.probed_router, rest)
-        return 0
-    results = run(args.requests)
-    table = Table(title=f"one routed stream's stages, median of {results['requests']} (µs)")
+def rounds(requests: int, count: int, baseline: Path | None) -> dict[str, Any]:
+    """`count` rounds of this checkout (and of `baseline`, in turns), each figure the median
+    of its rounds."""
+    trees: dict[str, Path | None] = {"this": None}
+    if baseline is not None:
+        trees["baseline"] = baseline
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for turn in range(count):
+        order = list(trees) if turn % 2 == 0 else list(trees)[::-1]
+        for name in order:
+            found[name].append(run(requests, trees[name]))
+    results: dict[str, Any] = {"meta": {**machine_meta(), "revision": revision()}}
+    for name, runs in found.items():
+        results[name] = {
+            "rounds": len(runs),
+            "requests": sum(r["requests"] for r in runs),
+            "us_since_app": {
+                stage: statistics.median(r["us_since_app"][stage] for r in runs)
+                for stage, _ in STAGES
+            },
+            **{
+                key: statistics.median(r[key] for r in runs)
+                for key in ("router_first_byte_p50_ms", "floor_first_byte_p50_ms")
+            },
+        }
+    if baseline is not None:
+        results["baseline"]["tree"] = str(baseline)
+    return results
+
+
+def _table(title: str, figures: dict[str, Any]) -> Table:
+    table = Table(title=title)
     for column in ("stage", "since the app", "since the stage before", "what has happened"):
         table.add_column(
             column, justify="left" if column in ("stage", "what has happened") else "right"
         )
     previous = 0.0
     for stage, meaning in STAGES:
-        at = results["us_since_app"][stage]
+        at = figures["us_since_app"][stage]
         table.add_row(stage, f"{at:,.0f}", f"{at - previous:,.0f}", meaning)
         previous = at
-    Console().print(table)
-    print(
-        f"first byte p50 at the client: router {results['router_first_byte_p50_ms']} ms, "
-        f"straight to the fake {results['floor_first_byte_p50_ms']} ms"
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="streams measured (default 2000)"
     )
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per router (default 1)")
+    parser.add_argument("--baseline", type=Path, metavar="TREE", help="another checkout, in turns")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
+    parser.add_argument("--probed-router", type=Path, help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args(argv)
+    if args.probed_router is not None:
+        probed_router(args.probed_router, rest)
+        return 0
+    results = rounds(args.requests, args.rounds, args.baseline)
+    console = Console(width=130)
+    for name in ("this", "baseline"):
+        if name not in results:
+            continue
+        figures = results[name]
+        title = f"{name}: one routed stream's stages, median of {figures['requests']} (µs)"
+        console.print(_table(title, figures))
+        console.print(
+            f"first byte p50 at the client: router {figures['router_first_byte_p50_ms']} ms, "
+            f"straight to the fake {figures['floor_first_byte_p50_ms']} ms"
+        )
     if args.json is not None:
         write_json(args.json, results)
     return 0

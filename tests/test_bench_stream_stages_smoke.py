@@ -24,7 +24,7 @@ def test_a_tiny_run_notes_every_stage_in_order(tmp_path: Path) -> None:
 
     assert bench.main(["--requests", "20", "--json", str(out)]) == 0
 
-    results = json.loads(out.read_text(encoding="utf-8"))
+    results = json.loads(out.read_text(encoding="utf-8"))["this"]
     stages = [results["us_since_app"][stage] for stage, _ in bench.STAGES]
     assert stages == sorted(stages) and stages[-1] > 0
     assert results["requests"] >= 20

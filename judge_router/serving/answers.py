@@ -125,8 +125,9 @@ class ClosingStreamingResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Starlette's own, but watching for the client leaving from a plain task under a cancel
-        scope, not from a task group: the same cancellation (shielded closes still run), ~60 µs
-        less a stream on this machine, where a task group cost ~76 µs and this ~16 µs."""
+        scope, not from an anyio task group, whose set-up is a good part of the time between a
+        stream's first chunk and its first byte (benchmarks/stream_stages.py): the same
+        cancellation, and shielded closes still run."""
         asgi = scope.get("asgi", {})
         spec = tuple(int(part) for part in asgi.get("spec_version", "2.0").split("."))
         if scope["type"] != "http" or spec >= (2, 4) or self.background is not None:

@@ -2,11 +2,10 @@
 
 httpcore reads and writes its connections through a pluggable network backend (its public
 `network_backend=`); the one it picks on asyncio goes through anyio, whose socket streams yield to
-the event loop on every read and write and open a cancel scope around each for its timeout: about
-55 µs a write, measured inside the router. Here a read that finds bytes already received returns
-them without waiting, a write hands its bytes to the transport and waits only when the transport
-asks it to, and timeouts are asyncio's. On a routed stream the stretch from handing the request to
-the pools to having written it fell from ~520 to ~360 µs (benchmarks/stream_stages.py).
+the event loop on every read and write and open a cancel scope around each for its timeout. Here a
+read that finds bytes already received returns them without waiting, a write hands its bytes to
+the transport and waits only when the transport asks it to, and timeouts are asyncio's: 736
+against 898 µs of CPU a call (benchmarks/bench_http_clients.py, 2026-12-04).
 
 What httpcore asks of a stream is all here: reads and writes with timeouts, TLS by upgrading the
 connection (`loop.start_tls`, so HTTP/2's ALPN is read off the same SSL object), and the
