@@ -278,6 +278,7 @@ def run_benchmark(options: Options) -> dict[str, Any]:
             pids = {"router": process.pid, **upstream}
             if name == "direct_w2":  # the two workers' CPU, not their supervisor's
                 first, second = scaled.worker_pids(process.pid, 2, deadline)
+                scaled.wait_listening(port, 2, deadline)
                 pids = {"router": first, "router_2": second, **upstream}
             target = proxy.RouterTarget(port, prompts, options, pids, False)  # type: ignore[arg-type]
             target.warm()  # fills the verdict cache: every measured request is a cache hit

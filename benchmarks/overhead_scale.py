@@ -3,8 +3,8 @@ worker (throughput), the service's memory after 1,000 and after 100,000 distinct
 Zipf workload's cache hit rate and judge calls.
 
 - Workers: the direct-transport config served by `--workers 2` joins the alternating blocks of
-  overhead.py's phases as `router_direct_w2`; its CPU is its two workers' (found as the uvicorn
-  supervisor's children), not the supervisor's.
+  overhead.py's phases as `router_direct_w2` once both workers listen; its CPU is its two
+  workers' (found as the supervisor's children), not the supervisor's.
 - Memory: `/route` with distinct prompts (the heuristic judge, so 100,000 fit the run: an LLM
   judge call through litellm costs ~7 ms of CPU each) at concurrency 20; the resident set (VmRSS)
   after the first 1,000 and after 100,000. What grows with distinct prompts is the service's: the
@@ -73,6 +73,21 @@ def worker_pids(pid: int, expected: int, deadline: float) -> list[int]:
             return found[:expected]
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(found)} of {expected} workers of {pid} started")
+        time.sleep(0.1)  # bounded by the deadline above
+
+
+def wait_listening(port: int, expected: int, deadline: float) -> None:
+    """Until `expected` sockets listen on `port` (each worker's own, serving/workers.py): the
+    load generator's connections opened before would all go to the workers already listening."""
+    while True:
+        listening = 0
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            listening += fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port
+        if listening >= expected:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{listening} of {expected} sockets listen on port {port}")
         time.sleep(0.1)  # bounded by the deadline above
 
 

@@ -109,9 +109,15 @@ def serve(
             asyncio.run(create_app(settings).state.engine.aclose())
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        uvicorn.run(
-            "judge_router.serving.app:app_from_env", factory=True, workers=workers, **common
-        )
+        from judge_router.serving.workers import serve_workers
+
+        address = {key: common.pop(key) for key in ("host", "port")}
+        try:
+            serve_workers(workers, address["host"], address["port"], common)
+        except OSError as exc:  # the address is taken, or not this machine's
+            raise click.ClickException(
+                f"cannot listen on {address['host']}:{address['port']}: {exc}"
+            ) from None
         return
     try:
         app = create_app(settings)
