@@ -1,18 +1,22 @@
-"""`serve --workers N`: N worker processes, each listening on a socket of its own.
+"""`serve --workers N`: N worker processes, each accepting from a listening socket of its own.
 
 uvicorn's own supervisor binds one socket and hands it to every worker. Clients that keep their
 connections open (SDKs, load balancers, the benchmarks' load generator) open them in bursts, and
 the worker that wakes first accepts most of a burst and keeps it: at 20 connections one worker
-did 73% of the two's work (by CPU) in benchmarks/overhead.py's two-worker run of 2026-12-04. Here each
-worker binds the address with SO_REUSEPORT, and the kernel spreads connections across the
-workers' sockets by a hash of each. The supervisor holds the address too (bound, never listening:
-no connection reaches it), so no other program can take the port while a worker restarts.
+did 73% of the two's work (by CPU) in benchmarks/overhead.py's two-worker run of 2026-12-04.
+Here the supervisor opens N listening sockets on the address with SO_REUSEPORT, and the kernel
+spreads connections across them by a hash of each; worker k accepts from socket k.
+
+The supervisor keeps every socket open itself, and a worker that replaces worker k (after SIGHUP,
+or after it died) is handed socket k: a worker that stops or dies closes only its own handle, so
+connections the kernel queued on its socket wait there for the next worker instead of being reset
+(which is what closing a socket of a SO_REUSEPORT group does to its queue).
 
 Signals, as uvicorn's supervisor takes them: SIGINT and SIGTERM stop every worker (each finishes
 its requests within server.shutdown_timeout_s); SIGHUP replaces the workers one at a time, each new
-one reading the config and the local judge's model as it starts and taking connections before the
-old one stops. A worker that dies is started again. Where SO_REUSEPORT is missing (Windows),
-uvicorn's supervisor serves instead.
+one reading the config and the local judge's model as it starts, and serving before the old one
+stops. A worker that dies is started again. Where SO_REUSEPORT is missing (Windows), uvicorn's
+supervisor serves instead.
 """
 
 from __future__ import annotations
@@ -42,14 +46,15 @@ def reuse_port_supported() -> bool:
     return hasattr(socket, "SO_REUSEPORT")
 
 
-def shared_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to (host, port) that other sockets with SO_REUSEPORT may bind as well."""
+def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A socket listening on (host, port), one of a SO_REUSEPORT group (the same user's only)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
+        sock.listen(backlog)
     except OSError:
         sock.close()
         raise
@@ -69,9 +74,10 @@ class _Server(uvicorn.Server):
             self._ready.set()
 
 
-def _worker(host: str, port: int, options: dict[str, Any], ready: EventType) -> None:
-    """One worker: its own listening socket on the shared address, and uvicorn serving the app."""
-    sock = shared_socket(host, port)
+def _worker(
+    sock: socket.socket, host: str, port: int, options: dict[str, Any], ready: EventType
+) -> None:
+    """One worker: uvicorn serving the app on the listening socket it was handed."""
     config = uvicorn.Config(APP, factory=True, host=host, port=port, **options)
     _Server(config, ready).run(sockets=[sock])
 
@@ -86,22 +92,33 @@ class Supervisor:
         self.count, self.host, self.port, self.options = count, host, port, options
         self._context = multiprocessing.get_context("spawn")  # as uvicorn starts its workers
         self._workers: list[_Worker] = []
+        self._sockets: list[socket.socket] = []  # worker k's, kept open here across its restarts
         self._stopping = threading.Event()
         self._hangup = threading.Event()
 
     def run(self) -> None:
-        reserved = shared_socket(self.host, self.port)  # fails here if the port is taken
+        backlog = int(self.options.get("backlog") or 2048)  # uvicorn's default
+        try:  # the first fails if the port is taken
+            for _ in range(self.count):
+                self._sockets.append(listening_socket(self.host, self.port, backlog))
+        except OSError:
+            self._close_sockets()
+            raise
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
         try:
             log.info("serving on %s:%s with %s workers", self.host, self.port, self.count)
-            self._workers = [self._start() for _ in range(self.count)]
+            self._workers = [self._start(index) for index in range(self.count)]
             self._watch()
         finally:
             self._stop(self._workers)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            reserved.close()
+            self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        for sock in self._sockets:
+            sock.close()
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum == signal.SIGHUP:
@@ -109,10 +126,11 @@ class Supervisor:
         else:
             self._stopping.set()
 
-    def _start(self) -> _Worker:
+    def _start(self, index: int) -> _Worker:
         ready = self._context.Event()
+        sock = self._sockets[index]
         process = self._context.Process(
-            target=_worker, args=(self.host, self.port, self.options, ready), daemon=False
+            target=_worker, args=(sock, self.host, self.port, self.options, ready), daemon=False
         )
         process.start()
         log.info("started worker process [%s]", process.pid)
@@ -132,14 +150,14 @@ class Supervisor:
                 )
                 self._stopping.wait(RESTART_PAUSE_S)
                 if not self._stopping.is_set():
-                    self._workers[index] = self._start()
+                    self._workers[index] = self._start(index)
 
     def _replace_all(self) -> None:
         """SIGHUP: each worker in turn replaced by a new one, which is serving before the old one
         is told to stop; a new one that does not start in time is stopped and the old one kept."""
         log.info("SIGHUP: replacing the %s workers one at a time", len(self._workers))
         for index, old in enumerate(self._workers):
-            new = self._start()
+            new = self._start(index)
             if not _wait_ready(new, self._stopping):
                 log.error("worker [%s] did not start: [%s] kept", new.process.pid, old.process.pid)
                 self._stop([new])
