@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpcore
 import httpx
 import uvloop
 from rich.console import Console
@@ -38,8 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_proxy import read_line  # noqa: E402
 from loadgen import HOST, machine_meta, percentile, revision, running, write_json  # noqa: E402
 
-from judge_router.upstream.asyncio_network import AsyncioBackend  # noqa: E402
-from judge_router.upstream.http_pools import HttpPools  # noqa: E402
+from judge_router.upstream.http_pools import HttpPools, asyncio_transport  # noqa: E402
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
            "Authorization": "Bearer sk-fake"}  # fmt: skip
@@ -95,11 +93,10 @@ async def httpx_client(url: str, n: int) -> dict[str, Any]:
 
 async def httpx_transport(url: str, n: int, asyncio_sockets: bool = False) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    if asyncio_sockets:  # as upstream/http_pools.py builds each of its pools
-        transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
-            max_connections=1000, max_keepalive_connections=200, network_backend=AsyncioBackend()
-        )
+    if asyncio_sockets:  # each of upstream/http_pools.py's pools, as it builds them
+        transport = asyncio_transport(httpx.create_ssl_context(), limits)
+    else:
+        transport = httpx.AsyncHTTPTransport(limits=limits)
     async with transport:
 
         async def whole() -> None:

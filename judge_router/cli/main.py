@@ -111,13 +111,11 @@ def serve(
             raise click.ClickException(str(exc)) from None
         from judge_router.serving.workers import serve_workers
 
-        address = {key: common.pop(key) for key in ("host", "port")}
+        host, port = common.pop("host"), common.pop("port")
         try:
-            serve_workers(workers, address["host"], address["port"], common)
+            serve_workers(workers, host, port, common)
         except OSError as exc:  # the address is taken, or not this machine's
-            raise click.ClickException(
-                f"cannot listen on {address['host']}:{address['port']}: {exc}"
-            ) from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
         return
     try:
         app = create_app(settings)

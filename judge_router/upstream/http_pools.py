@@ -25,7 +25,7 @@ import asyncio
 import importlib.util
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpcore
 import httpx
@@ -61,7 +61,7 @@ class HttpPools:
             max_keepalive_connections=max(MAX_KEEPALIVE // pools, 1),
             keepalive_expiry=KEEPALIVE_S,
         )
-        self._pools = [_transport(tls, share) for _ in range(pools)]
+        self._pools = [asyncio_transport(tls, share) for _ in range(pools)]
         self._in_flight = [0] * pools  # requests sent and not yet closed, per pool
         self._urls: dict[str, httpx.URL] = {}
         self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
@@ -94,19 +94,14 @@ class HttpPools:
         in_flight = self._in_flight
         index = in_flight.index(min(in_flight))
         in_flight[index] += 1
-
-        def closed() -> None:
-            in_flight[index] -= 1
-
-        done = _Once(closed)
         try:
             response = await self._pools[index].handle_async_request(request)
         except BaseException:
-            done()
+            in_flight[index] -= 1
             raise
         response.request = request
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _Counted(response.stream, done)
+        response.stream = _Counted(response.stream, in_flight, index)
         if response.has_redirect_location:  # rare: the client follows it, as the SDK's does
             await response.aclose()
             return await self.client.send(request, stream=stream)
@@ -123,11 +118,11 @@ class HttpPools:
             await pool.aclose()
 
 
-def _transport(tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+def asyncio_transport(tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
     """httpx's transport (its request and error mapping) over a pool on asyncio's own sockets
     (asyncio_network.py), not anyio's."""
     transport = httpx.AsyncHTTPTransport(http2=HTTP2, limits=limits, verify=tls)
-    transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001  (tests/test_http_pools.py)
+    transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001  (tests/test_asyncio_network.py)
         ssl_context=tls,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
@@ -138,25 +133,12 @@ def _transport(tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTran
     return transport
 
 
-class _Once:
-    """`action`, run by the first call only."""
-
-    __slots__ = ("_action",)
-
-    def __init__(self, action: Callable[[], None]):
-        self._action: Callable[[], None] | None = action
-
-    def __call__(self) -> None:
-        action, self._action = self._action, None
-        if action is not None:
-            action()
-
-
 class _Counted(httpx.AsyncByteStream):
-    """A response's body that tells its pool when it is closed (its request no longer in flight)."""
+    """A response's body that takes its request off its pool's count when first closed."""
 
-    def __init__(self, stream: httpx.AsyncByteStream, closed: _Once):
-        self._stream, self._closed = stream, closed
+    def __init__(self, stream: httpx.AsyncByteStream, in_flight: list[int], index: int):
+        self._stream, self._in_flight, self._index = stream, in_flight, index
+        self._open = True
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for piece in self._stream:
@@ -166,4 +148,6 @@ class _Counted(httpx.AsyncByteStream):
         try:
             await self._stream.aclose()
         finally:
-            self._closed()
+            if self._open:
+                self._open = False
+                self._in_flight[self._index] -= 1
