@@ -3,14 +3,15 @@ transport could use, on the loopback fake provider, in one run (the clients take
 
 Run: .venv/bin/python benchmarks/bench_http_clients.py [--requests 3000] [--rounds 2] [--json OUT]
 
-Clients: httpx's AsyncClient.send (what upstream/direct_transport.py used: auth, redirects and
-cookies around the transport), httpx's transport called directly (the same connection pool and
-parser, none of the client's layers), the same on asyncio's own sockets instead of anyio's (what it
-uses now: upstream/asyncio_network.py), and aiohttp's ClientSession (its C parser; installed with
-litellm). Each sends a whole answer and a stream at concurrency 1 over one
+Clients: httpx's AsyncClient.send (what upstream/direct_transport.py used first: auth, redirects
+and cookies around the transport), httpx's transport called directly (httpcore's connection pool
+and h11's parser, none of the client's layers), httpx's transport over aiohttp's connections (what
+the direct transport uses now: upstream/aiohttp_pool.py), and aiohttp's ClientSession alone (the
+floor of that: no httpx objects). Each sends a whole answer and a stream at concurrency 1 over one
 keep-alive connection, under uvloop as the service runs: CPU per call (this process's), p50
-latency and, for the stream, the p50 of its first chunk. Then the direct transport's own pools
-(upstream/http_pools.py) at 64 concurrent calls, with 1, 8 and 32 pools: CPU per call.
+latency and, for the stream, the p50 of its first chunk. Then 64 concurrent calls through
+httpcore's one pool and through the direct transport's (upstream/http_pools.py): CPU per call,
+which httpcore's pool upkeep grows with the connections it holds.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_proxy import read_line  # noqa: E402
 from loadgen import HOST, machine_meta, percentile, revision, running, write_json  # noqa: E402
 
-from judge_router.upstream.http_pools import HttpPools, asyncio_transport  # noqa: E402
+from judge_router.upstream.http_pools import LIMITS, HttpPools, aiohttp_transport  # noqa: E402
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
            "Authorization": "Bearer sk-fake"}  # fmt: skip
@@ -91,12 +92,11 @@ async def httpx_client(url: str, n: int) -> dict[str, Any]:
         return await _measure(whole, stream, n)
 
 
-async def httpx_transport(url: str, n: int, asyncio_sockets: bool = False) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    if asyncio_sockets:  # each of upstream/http_pools.py's pools, as it builds them
-        transport = asyncio_transport(httpx.create_ssl_context(), limits)
+async def httpx_transport(url: str, n: int, over_aiohttp: bool = False) -> dict[str, Any]:
+    if over_aiohttp:  # upstream/http_pools.py's transport, as it builds it
+        transport = aiohttp_transport(httpx.create_ssl_context(), LIMITS)
     else:
-        transport = httpx.AsyncHTTPTransport(limits=limits)
+        transport = httpx.AsyncHTTPTransport(limits=LIMITS)
     async with transport:
 
         async def whole() -> None:
@@ -140,10 +140,28 @@ async def aiohttp_session(url: str, n: int) -> dict[str, Any]:
         return await _measure(whole, stream, n)
 
 
-async def pools_under_load(url: str, pools: int, n: int, concurrency: int) -> dict[str, Any]:
-    """The direct transport's HttpPools with `pools` pools, `n` calls from `concurrency` callers:
-    CPU per call, which httpcore's per-pool upkeep grows with the connections in each pool."""
-    sender = HttpPools(pools)
+class HttpcorePool:
+    """httpx's transport on httpcore's one pool, with HttpPools' two methods."""
+
+    def __init__(self) -> None:
+        self.transport = httpx.AsyncHTTPTransport(limits=LIMITS)
+
+    def build(self, url: str, content: bytes, headers: dict[str, str], _: float) -> httpx.Request:
+        return httpx.Request("POST", url, content=content, headers=headers)
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        response = await self.transport.handle_async_request(request)
+        await response.aread()
+        await response.aclose()
+        return response
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+async def under_load(url: str, make: Callable[[], Any], n: int, concurrency: int) -> dict[str, Any]:
+    """`n` calls from `concurrency` callers through `make()`'s sender: CPU per call and calls/s."""
+    sender = make()
 
     async def drain(calls: Iterator[int]) -> None:
         for _ in calls:
@@ -165,14 +183,17 @@ async def pools_under_load(url: str, pools: int, n: int, concurrency: int) -> di
         await sender.aclose()
 
 
-POOL_COUNTS = (1, 8, 32)  # 32: the direct transport's (http_pools.POOLS)
+SENDERS: dict[str, Callable[[], Any]] = {
+    "httpcore's one pool": HttpcorePool,
+    "the direct transport's (aiohttp's pool)": HttpPools,
+}
 CLIENTS: dict[str, Callable[[str, int], Awaitable[dict[str, Any]]]] = {
     "httpx AsyncClient.send": httpx_client,
-    "httpx transport only (anyio sockets)": httpx_transport,
-    "httpx transport on asyncio sockets (the direct transport now)": partial(
-        httpx_transport, asyncio_sockets=True
+    "httpx transport (httpcore's pool, h11)": httpx_transport,
+    "httpx transport over aiohttp's connections (the direct transport now)": partial(
+        httpx_transport, over_aiohttp=True
     ),
-    "aiohttp ClientSession": aiohttp_session,
+    "aiohttp ClientSession alone": aiohttp_session,
 }
 
 
@@ -186,9 +207,9 @@ def run(requests: int, rounds: int) -> dict[str, Any]:
             base_url = line.rsplit(" ", 1)[1]
             runs = _rounds(base_url, requests, rounds)
             url = base_url.rstrip("/") + "/chat/completions"
-            results["pools_at_64"] = {
-                str(count): uvloop.run(pools_under_load(url, count, requests, 64))
-                for count in POOL_COUNTS
+            results["at_64"] = {
+                name: uvloop.run(under_load(url, make, requests, 64))
+                for name, make in SENDERS.items()
             }
     for name, found in runs.items():  # the median round of each figure
         results["clients"][name] = {
@@ -221,12 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, figures in results["clients"].items():
         table.add_row(name, *(str(value) for value in figures.values()))
     Console().print(table)
-    pools = Table(title="the direct transport's pools, 64 concurrent calls")
-    for column in ("pools", "CPU µs/call", "calls/s"):
-        pools.add_column(column, justify="right")
-    for count, figures in results["pools_at_64"].items():
-        pools.add_row(count, str(figures["cpu_us_per_call"]), str(figures["calls_per_s"]))
-    Console().print(pools)
+    loaded = Table(title="64 concurrent calls")
+    for column in ("sender", "CPU µs/call", "calls/s"):
+        loaded.add_column(column, justify="left" if column == "sender" else "right")
+    for name, figures in results["at_64"].items():
+        loaded.add_row(name, str(figures["cpu_us_per_call"]), str(figures["calls_per_s"]))
+    Console().print(loaded)
     if args.json is not None:
         write_json(args.json, results)
     return 0

@@ -58,7 +58,7 @@ STAGES = (
     ("decided", "the body is read and the decision made (cached verdict)"),
     ("transport", "the direct transport is called (strategy, model chain)"),
     ("send", "the provider request is built and handed to the pools"),
-    ("written", "the request is written to the provider's connection (httpcore)"),
+    ("written", "the request's body is written to the provider's connection"),
     ("headers", "the provider's response headers are read"),
     ("first_chunk", "its first event is read and checked"),
     ("first_byte", "the first chunk is sent to the client (uvicorn)"),
@@ -96,6 +96,7 @@ def _noting(owner: Any, name: str, before: str | None, after: str | None) -> Non
 
 def probed_router(out: Path, argv: list[str]) -> None:
     """`judge-router serve argv…` with the stage probes; the medians go to `out` on SIGTERM."""
+    from aiohttp.client_reqrep import ClientRequest
     from httpcore._async.http11 import AsyncHTTP11Connection
 
     from judge_router.cli.main import main as cli
@@ -124,6 +125,8 @@ def probed_router(out: Path, argv: list[str]) -> None:
     _noting(DecisionPipeline, "decide", None, "decided")
     _noting(DirectTransport, "stream", "transport", "first_chunk")
     _noting(HttpPools, "send", "send", "headers")
+    # aiohttp writes the body (upstream/aiohttp_pool.py); a --baseline tree from before it, httpcore.
+    _noting(ClientRequest, "write_bytes", None, "written")
     _noting(AsyncHTTP11Connection, "_send_request_body", None, "written")
 
     def report(*_: Any) -> None:

@@ -10,8 +10,13 @@ from typing import Any
 import httpx
 import pytest
 import respx
+import respx.mocks
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+# respx fakes a provider where httpcore's pools are called; the direct transport's pool has their
+# interface (upstream/aiohttp_pool.py), so respx fakes it there too, before aiohttp sends anything.
+respx.mocks.HTTPCoreMocker.add_targets("judge_router.upstream.aiohttp_pool.AiohttpPool")
 
 from judge_router.config import Settings  # noqa: E402
 from judge_router.service.engine import Engine  # noqa: E402

@@ -24,8 +24,8 @@ def test_a_tiny_run_measures_every_client(tmp_path: Path) -> None:
     assert bench.main(["--requests", "30", "--rounds", "2", "--json", str(out)]) == 0
 
     results = json.loads(out.read_text(encoding="utf-8"))
-    assert set(results["pools_at_64"]) == {str(count) for count in bench.POOL_COUNTS}
-    assert all(run["cpu_us_per_call"] > 0 for run in results["pools_at_64"].values())
+    assert set(results["at_64"]) == set(bench.SENDERS)
+    assert all(run["cpu_us_per_call"] > 0 for run in results["at_64"].values())
     clients = results["clients"]
     assert set(clients) == set(bench.CLIENTS)
     for figures in clients.values():
