@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import machine_meta, revision, write_json  # noqa: E402
 
-from judge_router.evaluation.curves import curve_summary, sweep  # noqa: E402
+from judge_router.evaluation.curves import apgr, curve_summary, sweep  # noqa: E402
 from judge_router.evaluation.datasets import load_dataset  # noqa: E402
+from judge_router.evaluation.intervals import DRAWS, Difference, paired_bootstrap  # noqa: E402
 from judge_router.evaluation.rows import EvalRow  # noqa: E402
 from judge_router.evaluation.scorers import (  # noqa: E402
     heuristic_points,
@@ -69,6 +70,7 @@ RANDOM_DRAWS = 25  # the random baseline is averaged over this many seeded draws
 TARGET_KEPT = 0.95  # issue 13: keep 95% of the strongest model's quality...
 TARGET_COST = 0.5  # ... at no more than half of its cost
 PREDICTORS = ("local", "length_only", "heuristic", "random", "oracle")
+QUICK_DRAWS = 50  # --quick: bootstrap resamples (DRAWS otherwise)
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,55 @@ def curve_measures(scores: Sequence[float], outcomes: list[Any], weak: Tier) -> 
     return summary
 
 
-def measure(model: LocalModel, data: Rows, model_bytes: int) -> dict[str, Any]:
+def apgr_gap(a: Sequence[float], b: Sequence[float], outcomes: list[Any]) -> Difference:
+    """APGR of `a` minus APGR of `b` (mistral-7b <-> gpt-4) on the rows at the indices."""
+
+    def gap(indices: Sequence[int]) -> float | None:
+        rows = [outcomes[i] for i in indices]
+        first = apgr(sweep([a[i] for i in indices], rows))
+        second = apgr(sweep([b[i] for i in indices], rows))
+        return None if first is None or second is None else first - second
+
+    return gap
+
+
+def accuracy_gap(
+    scores: Sequence[float] | None, baseline: Sequence[float], local: list[Tier], truth: list[Tier]
+) -> Difference:
+    """Accuracy of `scores` (the local judge's own tiers when None) minus the baseline's, both
+    ranked into the local judge's tier shares, as the operating-point table has them."""
+
+    def accuracy(tiers: Sequence[Tier], indices: Sequence[int]) -> float:
+        return sum(t is truth[i] for t, i in zip(tiers, indices, strict=True)) / len(indices)
+
+    def gap(indices: Sequence[int]) -> float:
+        like = [local[i] for i in indices]
+        mine = like if scores is None else at_shares([scores[i] for i in indices], like, SEED)
+        theirs = at_shares([baseline[i] for i in indices], like, SEED)
+        return accuracy(mine, indices) - accuracy(theirs, indices)
+
+    return gap
+
+
+def over_length(
+    scores: dict[str, list[float]], local: list[Tier], truth: list[Tier],
+    outcomes: list[Any] | None, draws: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The local judge's and the heuristic's margin over length-only, with a paired bootstrap
+    95% interval: APGR where the rows have per-model outcomes, accuracy at equal shares otherwise."""
+    found: dict[str, Any] = {"measure": "APGR" if outcomes is not None else "accuracy"}
+    for name in ("local", "heuristic"):
+        if outcomes is not None:
+            gap = apgr_gap(scores[name], scores["length_only"], outcomes)
+        else:
+            mine = None if name == "local" else scores[name]
+            gap = accuracy_gap(mine, scores["length_only"], local, truth)
+        interval = paired_bootstrap(gap, len(truth), draws=draws, seed=SEED)
+        found[name] = None if interval is None else interval.as_dict()
+    return found
+
+
+def measure(model: LocalModel, data: Rows, model_bytes: int, draws: int = DRAWS) -> dict[str, Any]:
     """Every figure of one trained model on one test file."""
     truth = [row.tier for row in data.rows]
     outcomes = data.outcomes
@@ -268,6 +318,7 @@ def measure(model: LocalModel, data: Rows, model_bytes: int) -> dict[str, Any]:
         },
         "latency_ms": latency(model, data.seen),
         "model_bytes": model_bytes,
+        "over_length": over_length(scores, local, truth, outcomes, draws),
     }
     if outcomes is not None:
         scores["oracle"] = oracle_scores(outcomes)
@@ -356,7 +407,8 @@ def run(data_dir: Path, quick: bool) -> dict[str, Any]:
             model.save(path)
             for test_name, test in tests:
                 entry = {"task": task.name, "test": test_name, "training": chosen,
-                         **measure(model, test, path.stat().st_size)}  # fmt: skip
+                         **measure(model, test, path.stat().st_size,
+                                   QUICK_DRAWS if quick else DRAWS)}  # fmt: skip
                 results["sets"].append(entry)
                 print(f"{task.name} -> {test_name}: {entry['rows']} rows measured", flush=True)
     return results
@@ -399,8 +451,18 @@ def print_report(results: dict[str, Any], console: Console) -> None:
             f"{lat['warm_p50']:.3f} / {lat['warm_p99']:.3f} ms warm; "
             f"model {entry['model_bytes']} bytes"
         )
+        margins = entry["over_length"]
+        console.print(f"  {margins['measure']} over length-only, 95% paired bootstrap: " + "; ".join(
+            f"{name} {_margin(margins[name])}" for name in ("local", "heuristic")))  # fmt: skip
         if "target" in entry:
             console.print(f"  target: {entry['target']}")
+
+
+def _margin(interval: dict[str, Any] | None) -> str:
+    if interval is None:
+        return "-"
+    return (f"{interval['difference']:+.3f} [{interval['low']:+.3f}, {interval['high']:+.3f}], "
+            f"ahead in {interval['wins']:.0%} of {interval['draws']} resamples")  # fmt: skip
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -46,9 +46,15 @@ def test_quick_run_measures_every_set(tmp_path: Path) -> None:
         assert 0 <= entry["hybrid"]["answered_locally"] <= 1
         assert entry["latency_ms"]["warm_p50"] > 0 and entry["model_bytes"] > 0
         assert entry["training"]["grid"] and entry["training"]["train_rows"] > 0
+        margins = entry["over_length"]
+        for name in ("local", "heuristic"):
+            assert margins[name]["low"] <= margins[name]["high"]
+            assert margins[name]["draws"] > 0
         if entry["task"] == "MATH-500":
             assert "curves" not in entry  # no per-model outcomes
+            assert margins["measure"] == "accuracy"
             continue
+        assert margins["measure"] == "APGR"
         for pair in ("low_high", "medium_high"):
             for name, curve in entry["curves"][pair].items():
                 assert isinstance(curve["apgr"], float), (pair, name)

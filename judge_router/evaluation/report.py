@@ -11,6 +11,7 @@ from typing import Any
 
 from judge_router.evaluation.curves import curve_summary, sweep
 from judge_router.evaluation.datasets import Dataset
+from judge_router.evaluation.margins import accuracy_margin, quality_margin
 from judge_router.evaluation.run import RowResult
 from judge_router.evaluation.scorers import (
     DEFAULT_MAX_INPUT_TOKENS,
@@ -154,6 +155,7 @@ def _routing_quality(
         "rows": n,
         "unsolved_rows": sum(1 for r in judged if r.row.unsolved),
         "runs": {name: asdict(routed_run(outcomes, tiers)) for name, tiers in runs.items()},
+        "judge_over_length": quality_margin(outcomes, verdicts, by_length),
         "curves": _curves(judged, outcomes, scoring),
     }
 
@@ -239,6 +241,7 @@ def build_report(
         "judge": _verdict_metrics(truth, verdicts),
         "length_only": length_only,
         **{f"always_{t.value}": _verdict_metrics(truth, [t] * len(truth)) for t in TIER_ORDER},
+        "judge_over_length": accuracy_margin(truth, verdicts, by_length),
     }
     report["routing_quality"] = _routing_quality(judged, verdicts, by_length, scoring)
     return report

@@ -72,6 +72,33 @@ def render(report: dict[str, Any], console: Console | None = None) -> None:
             grids.append(_curves_grid(curves, data["ladder"]))
     for grid in grids:
         show(console, grid)
+    for line in _margin_lines(report):
+        for part in wrapped(line, console.width, "  "):
+            console.print(Text(part))
+
+
+def _margin_lines(report: dict[str, Any]) -> list[str]:
+    """The judge's lead over length-only, and whether the draw of the rows could explain it."""
+    found = []
+    verdicts, quality = report["verdicts"], report["routing_quality"]
+    for what, margin in (
+        ("accuracy", verdicts and verdicts.get("judge_over_length")),
+        ("routed quality", quality and quality.get("judge_over_length")),
+    ):
+        if not margin:
+            continue
+        verdict = (
+            "more than the draw of the rows explains"
+            if margin["settled"]
+            else "within the draw of the rows: not a settled difference"
+        )
+        found.append(
+            f"judge - length-only, {what}: {margin['difference'] * 100:+.1f} points, "
+            f"{margin['level']:.0%} interval [{margin['low'] * 100:+.1f}, "
+            f"{margin['high'] * 100:+.1f}] over {margin['draws']:,} paired resamples of the rows "
+            f"(ahead in {margin['wins']:.0%}): {verdict}"
+        )
+    return found
 
 
 def _verdicts_grid(report: dict[str, Any]) -> Grid:
