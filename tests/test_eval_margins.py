@@ -83,5 +83,5 @@ def test_the_report_says_whether_the_rows_settle_the_judges_lead() -> None:
 
     margin = ahead["verdicts"]["judge_over_length"]  # type: ignore[index]
     assert margin["difference"] == pytest.approx(2 / 3) and margin["settled"]  # length: medium
-    assert "more than the draw of the rows explains" in rendered(ahead)
+    assert "the draw of the rows does not explain it" in rendered(ahead)
     assert "not a settled difference" in rendered(level)

@@ -88,7 +88,7 @@ def _margin_lines(report: dict[str, Any]) -> list[str]:
         if not margin:
             continue
         verdict = (
-            "more than the draw of the rows explains"
+            "a settled difference: the draw of the rows does not explain it"
             if margin["settled"]
             else "within the draw of the rows: not a settled difference"
         )
