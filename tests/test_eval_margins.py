@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from judge_router.evaluation.margins import accuracy_margin, quality_margin
+from judge_router.evaluation.margins import accuracy_margin, quality_margin, sign_test
 from judge_router.evaluation.report import build_report
 from judge_router.evaluation.rows import Dataset, EvalRow
 from judge_router.evaluation.run import RowResult
@@ -71,7 +71,7 @@ def report_for(truth: list[Tier], judge: list[Tier], tokens: list[int]) -> dict[
 def rendered(report: dict[str, object]) -> str:
     console = Console(record=True, width=200)
     render(report, console)  # type: ignore[arg-type]
-    return console.export_text()
+    return " ".join(console.export_text().split())  # the lines as one, however wrapped
 
 
 def test_the_report_says_whether_the_rows_settle_the_judges_lead() -> None:
@@ -85,3 +85,20 @@ def test_the_report_says_whether_the_rows_settle_the_judges_lead() -> None:
     assert margin["difference"] == pytest.approx(2 / 3) and margin["settled"]  # length: medium
     assert "the draw of the rows does not explain it" in rendered(ahead)
     assert "not a settled difference" in rendered(level)
+
+
+def test_a_lead_on_a_few_differing_rows_is_not_called_settled() -> None:
+    # Three rows only the judge gets right: the bootstrap's interval is [+100%, +100%], but three
+    # coin tosses all landing one way happen one time in four (two-sided).
+    few = accuracy_margin([LOW, MEDIUM, HIGH], [LOW, MEDIUM, HIGH], [HIGH, LOW, MEDIUM])
+    assert few is not None
+    assert few["low"] == few["high"] == pytest.approx(1.0)
+    assert few["rows_ahead"] == 3 and few["rows_behind"] == 0
+    assert few["sign_test_p"] == pytest.approx(0.25) and not few["settled"]
+
+
+def test_the_sign_test_is_exact() -> None:
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(5, 0) == pytest.approx(2 / 32)
+    assert sign_test(9, 2) == pytest.approx(2 * (1 + 11 + 55) / 2048)
+    assert sign_test(3, 3) == 1.0

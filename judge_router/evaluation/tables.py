@@ -95,8 +95,9 @@ def _margin_lines(report: dict[str, Any]) -> list[str]:
         found.append(
             f"judge - length-only, {what}: {margin['difference'] * 100:+.1f} points, "
             f"{margin['level']:.0%} interval [{margin['low'] * 100:+.1f}, "
-            f"{margin['high'] * 100:+.1f}] over {margin['draws']:,} paired resamples of the rows "
-            f"(ahead in {margin['wins']:.0%}): {verdict}"
+            f"{margin['high'] * 100:+.1f}] over {margin['draws']:,} paired resamples of the rows; "
+            f"ahead on {margin['rows_ahead']} rows, behind on {margin['rows_behind']} (sign test "
+            f"p = {margin['sign_test_p']:.3g}): {verdict}"
         )
     return found
 

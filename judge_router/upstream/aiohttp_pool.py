@@ -5,30 +5,41 @@ pool's errors to its own; everything above it (the request's building, the error
 direct_errors.py, the SSE relay) works on httpx's objects. This is that pool, sending through
 aiohttp: its HTTP/1.1 parser and connection pool are C and constant-time per request, where
 httpcore's and h11's are Python, the most expensive part of a routed request (benchmarks/README.md:
-~440 µs of CPU a call less, in bench_http_clients.py). It speaks HTTP/1.1 only, as the OpenAI SDK's
-own client does by default.
+a third less CPU a call in bench_http_clients.py, 130 µs less a routed request). It speaks HTTP/1.1
+only, as the OpenAI SDK's own client does by default.
 
 What a caller sees is httpcore's: `handle_async_request(httpcore.Request) -> httpcore.Response`,
 its exception classes (which httpx maps to `httpx.ConnectError`, `ReadTimeout`, ...), a response
 body that returns its connection to the pool once read to its end and closes it when dropped
 unread. The body comes as aiohttp reads it off the socket, undecoded: httpx decodes it, as it
-decodes httpcore's.
+decodes httpcore's. Where the two differ: waiting for a free connection and connecting share one
+budget (pool + connect), so a full pool is a ConnectTimeout, not a PoolTimeout; and a request that
+meets a kept connection the server closed just then is "Server disconnected without sending a
+response.", as with httpcore when the close comes after its check (not retried: the server may
+have acted on a request it read).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
 import httpcore
 import yarl
+from aiohttp.http_exceptions import TransferEncodingError
 
 # h11's words for a connection closed before an answer, and in the middle of one.
 _NO_RESPONSE = "Server disconnected without sending a response."
-_BODY_CUT = "peer closed connection without sending complete message body (incomplete chunked read)"
+_BODY_CUT = "peer closed connection without sending complete message body"
+_CHUNK_CUT = f"{_BODY_CUT} (incomplete chunked read)"
+# h11 takes a response head of up to 100 KiB in any number of lines; aiohttp's defaults are lines
+# of 8 KiB and 128 headers. A provider's long header is not a broken answer.
+_HEAD_LINE, _HEAD_LINES = 100 * 1024, 1000
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # no Content-Length: 0 for these
 _KEPT = 1024  # parsed URLs kept
 # Headers aiohttp sets from the body it sends; httpx's copies would be sent twice.
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
@@ -48,6 +59,9 @@ class AiohttpPool:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             cookie_jar=aiohttp.DummyCookieJar(),  # a provider's cookies are not every tenant's
             timeout=aiohttp.ClientTimeout(total=None),
+            max_line_size=_HEAD_LINE,
+            max_field_size=_HEAD_LINE,
+            max_headers=_HEAD_LINES,
         )
         self._urls: dict[tuple[bytes, bytes, int | None, bytes], yarl.URL] = {}
 
@@ -69,29 +83,20 @@ class AiohttpPool:
         ]
         body = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
         method, url = request.method.decode("ascii"), self._parsed(request.url)
-        timeout = _timeout(request.extensions.get("timeout", {}))
-
-        async def send() -> aiohttp.ClientResponse:
-            return await self._session.request(
-                method, url, headers=headers, data=body, timeout=timeout,
-                allow_redirects=False,  # httpx's client follows them, as the SDK's does
-            )  # fmt: skip
-
+        limits = request.extensions.get("timeout", {})
+        sent = self._session.request(
+            method, url, headers=headers, timeout=_timeout(limits),
+            data=body if body or method not in _BODYLESS else None,
+            allow_redirects=False,  # httpx's client follows them, as the SDK's does
+        )  # fmt: skip
         with _as_httpcore_errors():
-            try:
-                response = await send()
-            except aiohttp.ClientOSError as exc:
-                if not _never_sent(exc):
-                    raise
-                # A kept connection the server had closed, noticed as the request was written:
-                # nothing reached the server, so it goes once more, on another connection.
-                response = await send()
+            response = await _within(_until_answered(limits), sent)
         return httpcore.Response(
             status=response.status,
             headers=list(response.raw_headers),
             content=_Body(response),
             extensions={
-                "http_version": b"HTTP/1.1",
+                "http_version": _version(response),
                 "reason_phrase": (response.reason or "").encode("latin-1"),
             },
         )
@@ -99,11 +104,25 @@ class AiohttpPool:
     async def aclose(self) -> None:
         await self._session.close()
 
+    def abandon(self) -> None:
+        """Lets go of a pool whose event loop has ended, where nothing can be closed any more: its
+        sockets close as they are collected (as httpcore's did), and aiohttp does not log the
+        session and connector as left open."""
+        connector = self._session.connector
+        self._session.detach()
+        if connector is not None:
+            connector._conns.clear()  # noqa: SLF001  (its collection would close them on the old loop)
+
     async def __aenter__(self) -> AiohttpPool:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _version(response: aiohttp.ClientResponse) -> bytes:
+    version = response.version
+    return b"HTTP/1.1" if version is None else f"HTTP/{version.major}.{version.minor}".encode()
 
 
 def _url(url: httpcore.URL) -> str:
@@ -114,12 +133,28 @@ def _url(url: httpcore.URL) -> str:
     return f"{url.scheme.decode('ascii')}://{host}{port}{url.target.decode('ascii')}"
 
 
-def _never_sent(error: BaseException) -> bool:
-    """Whether the request failed on a connection already closing, before a byte was written."""
-    return any(
-        isinstance(cause, aiohttp.ClientConnectionResetError)
-        for cause in (error, error.__cause__, error.__context__)
-    )
+async def _within(
+    budget: float | None, sending: Awaitable[aiohttp.ClientResponse]
+) -> aiohttp.ClientResponse:
+    """`sending`'s response, or httpcore's WriteTimeout once `budget` has passed: aiohttp bounds
+    connecting and each read but not writing the body, which a server that stops reading (its
+    receive window full) would otherwise hold for ever. The budget covers every phase, so it
+    only fires where aiohttp's own timeouts would not."""
+    if budget is None:
+        return await sending
+    try:
+        async with asyncio.timeout(budget) as deadline:
+            return await sending
+    except TimeoutError:
+        if deadline.expired():
+            raise httpcore.WriteTimeout(TimeoutError()) from None
+        raise
+
+
+def _until_answered(limits: dict[str, Any]) -> float | None:
+    """The most a request can take until its response's head, by httpx's four timeouts."""
+    parts = [limits.get(name) for name in ("pool", "connect", "write", "read")]
+    return None if any(t is None for t in parts) else sum(parts)  # type: ignore[arg-type]
 
 
 def _timeout(limits: dict[str, Any]) -> aiohttp.ClientTimeout:
@@ -169,9 +204,12 @@ def _as_httpcore_errors() -> Iterator[None]:
     except aiohttp.ServerDisconnectedError as exc:
         raise httpcore.RemoteProtocolError(_NO_RESPONSE) from exc
     except aiohttp.ClientPayloadError as exc:
-        raise httpcore.RemoteProtocolError(_BODY_CUT) from exc
-    except aiohttp.ClientResponseError as exc:  # an answer that is not HTTP
-        raise httpcore.RemoteProtocolError(str(exc)) from exc
+        chunked = isinstance(exc.__cause__, TransferEncodingError)
+        raise httpcore.RemoteProtocolError(_CHUNK_CUT if chunked else _BODY_CUT) from exc
+    except aiohttp.ClientResponseError as exc:  # an answer that is not HTTP (its URL left out)
+        raise httpcore.RemoteProtocolError(
+            f"the server's answer is not HTTP: {exc.message}"
+        ) from exc
     except (aiohttp.ClientOSError, ConnectionError) as exc:
         raise httpcore.ReadError() from exc
     except aiohttp.ClientError as exc:  # anything else aiohttp gives up on

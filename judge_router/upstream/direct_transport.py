@@ -48,17 +48,22 @@ class DirectTransport:
 
     def _http(self) -> HttpPools:
         """The pooled client. Connections belong to an event loop: a new loop (a CLI command's
-        second asyncio.run, a test's) gets new pools, and the old ones' idle sockets are left to
-        close with their loop."""
+        second asyncio.run, a test's) gets new pools, and the old ones are let go with their loop."""
         loop = asyncio.get_running_loop()
         if self._pools is None or self._pools.loop is not loop:
+            if self._pools is not None:
+                self._pools.abandon()
             self._pools = HttpPools()
         return self._pools
 
     async def aclose(self) -> None:
         pools, self._pools = self._pools, None
-        if pools is not None:
+        if pools is None:
+            return
+        if pools.loop is asyncio.get_running_loop():
             await pools.aclose()
+        else:  # opened on a loop that has ended (eval closes its engine in a loop of its own)
+            pools.abandon()
 
     def _request(
         self, model: str, body: dict[str, Any], timeout_s: float

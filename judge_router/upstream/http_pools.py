@@ -91,6 +91,12 @@ class HttpPools:
         await self.client.aclose()
         await self._transport.aclose()
 
+    def abandon(self) -> None:
+        """Lets go of the pools of an event loop that has ended (aiohttp_pool.AiohttpPool.abandon)."""
+        pool = self._transport._pool  # noqa: SLF001  (set by aiohttp_transport)
+        assert isinstance(pool, AiohttpPool)
+        pool.abandon()
+
 
 def aiohttp_transport(tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
     """httpx's transport (its request and error mapping) over aiohttp's connections."""
