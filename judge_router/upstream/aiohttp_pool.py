@@ -12,11 +12,11 @@ What a caller sees is httpcore's: `handle_async_request(httpcore.Request) -> htt
 its exception classes (which httpx maps to `httpx.ConnectError`, `ReadTimeout`, ...), a response
 body that returns its connection to the pool once read to its end and closes it when dropped
 unread. The body comes as aiohttp reads it off the socket, undecoded: httpx decodes it, as it
-decodes httpcore's. Where the two differ: waiting for a free connection and connecting share one
-budget (pool + connect), so a full pool is a ConnectTimeout, not a PoolTimeout; and a request that
-meets a kept connection the server closed just then is "Server disconnected without sending a
-response.", as with httpcore when the close comes after its check (not retried: the server may
-have acted on a request it read).
+decodes httpcore's. Where the two differ: waiting for a free connection and connecting share
+one budget (the longer of the two), so a full pool is a ConnectTimeout, not a PoolTimeout; and a
+request that meets a kept connection the server closed just then is "Server disconnected without
+sending a response.", as with httpcore when the close comes after its check (not retried: the
+server may have acted on a request it read).
 """
 
 from __future__ import annotations
@@ -138,8 +138,8 @@ async def _within(
 ) -> aiohttp.ClientResponse:
     """`sending`'s response, or httpcore's WriteTimeout once `budget` has passed: aiohttp bounds
     connecting and each read but not writing the body, which a server that stops reading (its
-    receive window full) would otherwise hold for ever. The budget covers every phase, so it
-    only fires where aiohttp's own timeouts would not."""
+    receive window full) would otherwise hold for ever. Raised as a WriteTimeout: the one phase
+    aiohttp leaves unbounded (its connect and read timeouts are shorter, and fire first)."""
     if budget is None:
         return await sending
     try:
@@ -152,19 +152,27 @@ async def _within(
 
 
 def _until_answered(limits: dict[str, Any]) -> float | None:
-    """The most a request can take until its response's head, by httpx's four timeouts."""
-    parts = [limits.get(name) for name in ("pool", "connect", "write", "read")]
-    return None if any(t is None for t in parts) else sum(parts)  # type: ignore[arg-type]
+    """How long a request may take until its response's head: getting a connection (the longer of
+    the pool's and the connect timeout), then sending it and waiting for the answer (the longer of
+    the write and read timeouts). With one `timeout` for all four, as the service sets them, that
+    is twice it: 240 s at `routing.upstream_timeout_s`' default, inside `server.request_timeout_s`."""
+    found = [limits.get(name) for name in ("pool", "connect", "write", "read")]
+    known = [float(value) for value in found if value is not None]
+    if len(known) < len(found):
+        return None
+    pool, connect, write, read = known
+    return max(pool, connect) + max(write, read)
 
 
 def _timeout(limits: dict[str, Any]) -> aiohttp.ClientTimeout:
-    """httpx's four timeouts as aiohttp's: waiting for a free connection and connecting share
-    aiohttp's `connect`; a read, and a write, may each take `read` between two bytes."""
+    """httpx's timeouts as aiohttp's: waiting for a free connection and connecting share aiohttp's
+    `connect` (the longer of the two), the socket's connect has its own, and `read` bounds the
+    wait between two bytes of the answer. Writing is bounded by `_within`."""
     connect, pool = limits.get("connect"), limits.get("pool")
     waits = [t for t in (connect, pool) if t is not None]
     return aiohttp.ClientTimeout(
         total=None,
-        connect=sum(waits) if waits else None,
+        connect=max(waits) if waits else None,
         sock_connect=connect,
         sock_read=limits.get("read"),
     )
