@@ -110,8 +110,10 @@ class AiohttpPool:
         session and connector as left open."""
         connector = self._session.connector
         self._session.detach()
-        if connector is not None:
-            connector._conns.clear()  # noqa: SLF001  (its collection would close them on the old loop)
+        # The connector's idle connections, which its collection would close on the ended loop.
+        idle = getattr(connector, "_conns", None)
+        if isinstance(idle, dict):
+            idle.clear()
 
     async def __aenter__(self) -> AiohttpPool:
         return self
